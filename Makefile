@@ -1,0 +1,50 @@
+# delta_sync — PGXS build of the extension, plus the project's entry points:
+#   make demo    throwaway cluster, a demo table, changes, deltas shown
+#   make test    every suite (pg_regress, ctest, tests/ scripts), one summary line at the end
+#   make bench   benchmarks (bench/)
+# `make test` and `make demo` first install what is missing with apt-get (tests/deps.sh), so the
+# PGXS include below is optional: without server headers only those targets can run.
+
+EXTENSION = delta_sync
+EXTVERSION = 1.0
+MODULE_big = delta_sync
+
+EXT_SRCS = $(wildcard src/extension/*.cpp)
+OBJS = $(EXT_SRCS:.cpp=.o)
+DATA = $(wildcard src/extension/delta_sync--*.sql)
+
+# pg_regress tests are found, not listed; none of them repeats CREATE EXTENSION.
+TESTS = $(wildcard sql/*.sql)
+REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --load-extension=delta_sync
+
+PG_CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wno-register -Wno-missing-field-initializers -Wno-unused-parameter -fno-omit-frame-pointer
+SHLIB_LINK += -lstdc++
+EXTRA_CLEAN = build results regression.diffs regression.out
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+# Debian's server is built with LLVM: the bitcode rule ignores PG_CXXFLAGS, so give it the standard too.
+COMPILE.cxx.bc = $(CLANG) -xc++ -Wno-ignored-attributes -Wno-register -std=c++17 $(BITCODE_CXXFLAGS) $(CPPFLAGS) -emit-llvm -c
+endif
+
+.DEFAULT_GOAL := all
+.PHONY: deps test demo bench fuzz
+
+deps:
+	@tests/deps.sh
+
+test: deps
+	@tests/run_all.sh
+
+demo: deps
+	@tests/demo.sh
+
+bench: deps
+	@DELTA_SYNC_BENCH=1 tests/deps.sh
+	@bench/run.sh
+
+fuzz: deps
+	@tests/fuzz.sh

@@ -1,0 +1,51 @@
+// The serverVersion cursor: a PostgreSQL snapshot (xmin, xmax, in-progress xids) plus the
+// cluster's system identifier, packed into an opaque, URL-safe, checksummed string.
+//
+// Plain C++: no PostgreSQL headers, so it is unit-tested and fuzzed without a server. The
+// extension converts between PostgreSQL's SnapshotData and this Cursor (snapshot_cursor.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace delta_sync {
+
+struct Cursor {
+    std::uint64_t system_id = 0;    // pg_control's system identifier of the cluster that made it
+    std::uint64_t xmin = 0;         // every xid below this had finished when the cursor was taken
+    std::uint64_t xmax = 0;         // every xid at or above this had not started
+    std::vector<std::uint64_t> xip; // in progress at the time, sorted, each in [xmin, xmax)
+
+    // Was a change written by (committed, top-level) transaction `xid` already visible?
+    bool sees(std::uint64_t xid) const noexcept;
+
+    bool operator==(const Cursor& o) const noexcept {
+        return system_id == o.system_id && xmin == o.xmin && xmax == o.xmax && xip == o.xip;
+    }
+};
+
+enum class CursorError {
+    none,
+    empty,
+    too_long,
+    bad_character,  // outside the base64url alphabet, or non-canonical trailing bits
+    bad_length,     // a length no encoding of a cursor has
+    bad_checksum,   // altered or truncated
+    bad_version,    // a format this build does not read
+    bad_layout,     // checksum fine but the fields make no sense (xmin > xmax, unsorted xips, ...)
+};
+
+// Longest text accepted: far more than any real snapshot needs, small enough to refuse junk fast.
+inline constexpr std::size_t max_cursor_text = 1 << 20;
+
+std::string encode_cursor(const Cursor& cursor);
+CursorError decode_cursor(std::string_view text, Cursor& out);
+const char* describe(CursorError error) noexcept;
+
+// CRC-32C (Castagnoli): detects every error burst of up to 32 bits, so every single-character
+// change of the base64 text (at most 6 bits, spanning at most two bytes).
+std::uint32_t crc32c(const unsigned char* data, std::size_t size) noexcept;
+
+}  // namespace delta_sync

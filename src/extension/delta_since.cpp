@@ -1,0 +1,498 @@
+// delta_since(tbl, since, max_changes, page_size): the DeltaResponse documents of one table.
+//
+// How a call works. Everything runs on the statement's active snapshot S: the function is STABLE
+// and every SPI query is read-only, so the registry lookup, the threshold count, the page scan
+// and the returned cursor all see the same database. A row is "changed since P" when the xid that
+// last wrote it is not visible in the client's cursor P; rows that S sees and P does not are the
+// delta, and S becomes the next cursor, so a transaction that commits late is simply not yet
+// visible in S and is delivered by the pull after it commits, never skipped.
+//
+// The first call validates the arguments, turns S into a cursor, judges P (another cluster, a
+// restored backup or a cursor older than the table's horizon gets fullResyncRequired), counts the
+// delta with a LIMIT of max_changes + 1, and opens an SPI cursor over the changed rows. Each call
+// then fetches rows from that cursor and writes one document: a page of page_size entries, or
+// everything when no page_size was given. Memory is therefore bounded by a page.
+#include "boundary.hpp"
+#include "cursor.hpp"
+#include "record_encoder.hpp"
+#include "snapshot_cursor.hpp"
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/relation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "catalog/objectaddress.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+}
+
+namespace delta_sync {
+
+namespace {
+
+constexpr const char* created_xid_column = "delta_sync_created_xid";
+constexpr const char* changed_xid_column = "delta_sync_changed_xid";
+constexpr const char* deleted_at_column = "deleted_at";
+constexpr int fetch_batch = 1000;
+
+const char* const cursor_detail =
+    "A serverVersion is the opaque cursor returned in the previous delta_since() document of "
+    "this server; pass it back unchanged, or NULL for a full sync.";
+
+enum class Bucket { created, updated, deleted };
+
+// Plain data describing the table and the open scan; palloc'd in the SRF's multi-call context.
+struct Scan {
+    ColumnCodec* codecs;   // one per record column, in attribute order
+    int ncols;             // record columns; the query returns these, then the created xid
+    int pk_index;          // index into codecs of the primary key
+    int deleted_at_index;  // index into codecs of deleted_at
+    char* portal_name;     // the open SPI cursor, or null when there is nothing to scan
+    bool full_sync;        // since IS NULL: every live row is "created"
+};
+
+// Everything that lives across calls. Owned by the multi-call context: a reset callback deletes
+// it, on the last call or when the query ends early or fails.
+struct DeltaState {
+    Scan scan{};
+    Cursor since;                 // P (unused on a full sync)
+    std::string server_version;   // S, encoded
+    int page_size = 0;            // 0: one document with everything
+    bool resync = false;          // answer with one fullResyncRequired document
+    bool done = false;
+    long pages = 0;
+    MemoryContext page_context = nullptr;
+    MemoryContextCallback cleanup{};
+};
+
+void delete_state(void* arg) { delete static_cast<DeltaState*>(arg); }
+
+std::string quote_qualified(Oid nsp, const char* rel) {
+    const char* q = pg_guard([&] { return quote_qualified_identifier(get_namespace_name(nsp), rel); });
+    return q;
+}
+
+// What the first call learns about the table from the catalog.
+struct TableShape {
+    std::string qualified_name;
+    std::string select_list;
+    std::vector<std::string> names;
+    std::vector<Oid> types;
+    std::vector<JsonKind> kinds;
+    int pk_index = -1;
+    int deleted_at_index = -1;
+    bool has_created_xid = false;
+    bool has_changed_xid = false;
+};
+
+struct RawAttr {
+    NameData name;
+    Oid type;
+    AttrNumber attnum;
+};
+
+TableShape read_shape(Oid relid) {
+    // Copy the attributes out under the guard; build C++ strings afterwards.
+    struct Raw {
+        Oid nsp;
+        NameData relname;
+        char relkind;
+        int natts;
+        RawAttr* attrs;
+        AttrNumber pk_attnum;
+    };
+    Raw raw = pg_guard([&] {
+        Raw r{};
+        Relation rel = try_relation_open(relid, AccessShareLock);
+        if (!rel)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("relation with OID %u does not exist", relid)));
+        AclResult acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+        if (acl != ACLCHECK_OK)
+            aclcheck_error(acl, get_relkind_objtype(rel->rd_rel->relkind),
+                           RelationGetRelationName(rel));
+        r.nsp = RelationGetNamespace(rel);
+        namestrcpy(&r.relname, RelationGetRelationName(rel));
+        r.relkind = rel->rd_rel->relkind;
+        TupleDesc desc = RelationGetDescr(rel);
+        r.attrs = static_cast<RawAttr*>(palloc(sizeof(RawAttr) * (desc->natts + 1)));
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute a = TupleDescAttr(desc, i);
+            if (a->attisdropped) continue;
+            RawAttr& out = r.attrs[r.natts++];
+            out.name = a->attname;
+            out.type = a->atttypid;
+            out.attnum = a->attnum;
+        }
+        Oid pk_index = RelationGetPrimaryKeyIndex(rel);
+        r.pk_attnum = InvalidAttrNumber;
+        if (OidIsValid(pk_index)) {
+            Relation idx = index_open(pk_index, AccessShareLock);
+            if (idx->rd_index->indnkeyatts == 1) r.pk_attnum = idx->rd_index->indkey.values[0];
+            index_close(idx, AccessShareLock);
+        }
+        relation_close(rel, NoLock);  // keep the lock: the table must not change under the scan
+        return r;
+    });
+
+    TableShape shape;
+    shape.qualified_name = quote_qualified(raw.nsp, NameStr(raw.relname));
+    if (raw.relkind != RELKIND_RELATION)
+        throw SqlError(ERRCODE_WRONG_OBJECT_TYPE,
+                       ("\"" + std::string(NameStr(raw.relname)) + "\" is not an ordinary table")
+                           .c_str());
+    for (int i = 0; i < raw.natts; ++i) {
+        const RawAttr& a = raw.attrs[i];
+        std::string name = NameStr(a.name);
+        if (name == created_xid_column) {
+            shape.has_created_xid = a.type == XID8OID;
+            continue;
+        }
+        if (name == changed_xid_column) {
+            shape.has_changed_xid = a.type == XID8OID;
+            continue;
+        }
+        bool via_sql = false;
+        JsonKind kind = pg_guard([&] { return json_kind_of(a.type, via_sql); });
+        std::string quoted = pg_guard([&] { return quote_identifier(NameStr(a.name)); });  // copied after the guard
+        if (!shape.select_list.empty()) shape.select_list += ", ";
+        shape.select_list += via_sql ? "pg_catalog.to_json(t." + quoted + ")" : "t." + quoted;
+        if (a.attnum == raw.pk_attnum) shape.pk_index = static_cast<int>(shape.names.size());
+        if (name == deleted_at_column && a.type == TIMESTAMPTZOID)
+            shape.deleted_at_index = static_cast<int>(shape.names.size());
+        shape.names.push_back(std::move(name));
+        shape.types.push_back(a.type);
+        shape.kinds.push_back(kind);
+    }
+    return shape;
+}
+
+[[noreturn]] void not_tracked(const std::string& table) {
+    std::string msg = "table " + table + " is not tracked by delta_sync";
+    std::string hint = "Start tracking it with SELECT delta_sync.track('" + table + "');";
+    throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr, hint.c_str());
+}
+
+struct Registration {
+    bool found;
+    int max_changes;
+    std::uint64_t horizon;
+};
+
+Registration read_registration(Oid relid) {
+    return pg_guard([&] {
+        Registration reg{false, 0, 0};
+        Oid types[1] = {REGCLASSOID};
+        Datum values[1] = {ObjectIdGetDatum(relid)};
+        int rc = SPI_execute_with_args(
+            "SELECT max_changes, horizon FROM delta_sync.tracked "
+            "WHERE relid OPERATOR(pg_catalog.=) $1",
+            1, types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: registry lookup failed (%d)", rc);
+        if (SPI_processed == 1) {
+            bool isnull;
+            HeapTuple tup = SPI_tuptable->vals[0];
+            reg.found = true;
+            reg.max_changes = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+            reg.horizon = DatumGetUInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+        }
+        return reg;
+    });
+}
+
+std::string snapshot_text(const Cursor& c) {
+    std::string s = std::to_string(c.xmin) + ":" + std::to_string(c.xmax) + ":";
+    for (std::size_t i = 0; i < c.xip.size(); ++i) {
+        if (i) s += ",";
+        s += std::to_string(c.xip[i]);
+    }
+    return s;
+}
+
+// The WHERE clause of "changed since P, as the client must hear of it": $1 = P.xmin (xid8),
+// $2 = P as pg_snapshot text, $3 = our own xid (xid8, 0 when none). Operators are qualified so
+// that no search_path can substitute its own.
+std::string delta_predicate() {
+    return std::string("t.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" +
+           " AND NOT pg_catalog.pg_visible_in_snapshot(t." + changed_xid_column +
+           ", $2::pg_catalog.pg_snapshot)" + " AND t." + changed_xid_column +
+           " OPERATOR(pg_catalog.<>) $3" + " AND (t." + deleted_at_column +
+           " IS NULL OR pg_catalog.pg_visible_in_snapshot(t." + created_xid_column +
+           ", $2::pg_catalog.pg_snapshot))";
+}
+
+std::string full_predicate() {
+    return std::string("t.") + deleted_at_column + " IS NULL AND t." + changed_xid_column +
+           " OPERATOR(pg_catalog.<>) $3";
+}
+
+struct QueryArgs {
+    Oid types[3] = {XID8OID, TEXTOID, XID8OID};
+    Datum values[3];
+    char nulls[3] = {' ', ' ', ' '};
+};
+
+// Counts changed rows, stopping at limit: a huge delta costs no more to refuse than a small one.
+long count_changes(const std::string& table, QueryArgs& args, long limit) {
+    std::string sql = "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ONLY " + table +
+                      " t WHERE " + delta_predicate() + " LIMIT " + std::to_string(limit) + ") s";
+    return pg_guard([&] {
+        int rc = SPI_execute_with_args(sql.c_str(), 3, args.types, args.values, args.nulls, true, 1);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "delta_sync: counting changes failed (%d)", rc);
+        bool isnull;
+        return static_cast<long>(DatumGetInt64(
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+    });
+}
+
+int int_arg(FunctionCallInfo fcinfo, int n, const char* name, int fallback) {
+    if (PG_ARGISNULL(n)) return fallback;
+    int v = PG_GETARG_INT32(n);
+    if (v < 1) {
+        std::string msg = std::string(name) + " must be at least 1, not " + std::to_string(v);
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str());
+    }
+    return v;
+}
+
+void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
+    if (PG_ARGISNULL(0))
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delta_since: the table must not be NULL");
+    Oid relid = PG_GETARG_OID(0);
+    int max_changes_arg = int_arg(fcinfo, 2, "max_changes", 0);
+    int page_size = int_arg(fcinfo, 3, "page_size", 0);
+
+    Cursor since;
+    bool full_sync = PG_ARGISNULL(1);
+    if (!full_sync) {
+        text* t = pg_guard([&] { return PG_GETARG_TEXT_PP(1); });
+        std::string_view v(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+        CursorError e = decode_cursor(v, since);
+        if (e != CursorError::none) {
+            std::string msg = std::string("invalid serverVersion: ") + describe(e);
+            throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str(), cursor_detail);
+        }
+    }
+
+    MemoryContext multi = funcctx->multi_call_memory_ctx;
+    auto* state = new DeltaState();
+    pg_guard([&] {
+        state->cleanup.func = delete_state;
+        state->cleanup.arg = state;
+        MemoryContextRegisterResetCallback(multi, &state->cleanup);
+        funcctx->user_fctx = state;
+        state->page_context =
+            AllocSetContextCreate(multi, "delta_since page", ALLOCSET_DEFAULT_SIZES);
+    });
+    state->page_size = page_size;
+    state->since = since;
+
+    TableShape shape = read_shape(relid);
+
+    ServerClock clock{};
+    std::uint64_t own_xid = 0;
+    Cursor now = cursor_from_active_snapshot(clock, own_xid);
+    state->server_version = encode_cursor(now);
+
+    pg_guard([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    });
+    Registration reg = read_registration(relid);
+    if (!reg.found || !shape.has_created_xid || !shape.has_changed_xid ||
+        shape.deleted_at_index < 0 || shape.pk_index < 0)
+        not_tracked(shape.qualified_name);
+    int max_changes = max_changes_arg ? max_changes_arg : reg.max_changes;
+
+    QueryArgs args;
+    std::string snap_text = snapshot_text(since);
+    args.values[0] = UInt64GetDatum(since.xmin);
+    args.values[2] = UInt64GetDatum(own_xid);
+    args.values[1] = pg_guard([&] { return CStringGetTextDatum(snap_text.c_str()); });
+
+    if (!full_sync && judge_cursor(since, clock, reg.horizon) != CursorFate::usable)
+        state->resync = true;
+    if (!full_sync && !state->resync &&
+        count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
+        state->resync = true;
+
+    Scan& scan = state->scan;
+    scan.full_sync = full_sync;
+    scan.ncols = static_cast<int>(shape.names.size());
+    scan.pk_index = shape.pk_index;
+    scan.deleted_at_index = shape.deleted_at_index;
+    if (!state->resync) {
+        std::string sql = "SELECT " + shape.select_list + ", t." + created_xid_column +
+                          " FROM ONLY " + shape.qualified_name + " t WHERE " +
+                          (full_sync ? full_predicate() : delta_predicate());
+        pg_guard([&] {
+            Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), 3, args.types,
+                                                      args.values, args.nulls, true, 0);
+            MemoryContext old = MemoryContextSwitchTo(multi);
+            scan.portal_name = pstrdup(portal->name);
+            MemoryContextSwitchTo(old);
+        });
+    }
+    pg_guard([&] {
+        MemoryContext old = MemoryContextSwitchTo(multi);
+        scan.codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (scan.ncols + 1)));
+        for (int i = 0; i < scan.ncols; ++i)
+            init_codec(scan.codecs[i], shape.names[i].c_str(), shape.types[i], shape.kinds[i],
+                       i == 0);
+        MemoryContextSwitchTo(old);
+        SPI_finish();
+    });
+}
+
+// One DeltaResponse document, written straight into a text datum: the varlena header is reserved
+// up front so the buffer becomes the result without a copy.
+struct Document {
+    StringInfoData created, updated, deleted;
+    int n_created, n_updated, n_deleted;
+};
+
+void append_entry(StringInfo buf, int& count) {
+    if (count++ > 0) appendStringInfoChar(buf, ',');
+}
+
+// Reads up to `limit` rows (0: all) from the scan into the document. Returns rows read.
+long fill_document(Document& doc, const Scan& scan, const Cursor& since, long limit,
+                   MemoryContext page_context) {
+    Portal portal = SPI_cursor_find(scan.portal_name);
+    if (!portal) elog(ERROR, "delta_sync: the scan's cursor is gone");
+    long total = 0;
+    for (;;) {
+        long want = fetch_batch;
+        if (limit > 0 && limit - total < want) want = limit - total;
+        if (want <= 0) break;
+        SPI_cursor_fetch(portal, true, want);
+        MemoryContextSwitchTo(page_context);  // SPI may leave its own context current
+        long got = static_cast<long>(SPI_processed);
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        for (long i = 0; i < got; ++i) {
+            HeapTuple tup = SPI_tuptable->vals[i];
+            bool isnull;
+            Bucket bucket = Bucket::created;
+            if (!scan.full_sync) {
+                heap_getattr(tup, scan.deleted_at_index + 1, desc, &isnull);
+                bool deleted = !isnull;
+                std::uint64_t created_xid =
+                    DatumGetUInt64(heap_getattr(tup, scan.ncols + 1, desc, &isnull));
+                if (deleted)
+                    bucket = Bucket::deleted;
+                else
+                    bucket = since.sees(created_xid) ? Bucket::updated : Bucket::created;
+            }
+            if (bucket == Bucket::deleted) {
+                append_entry(&doc.deleted, doc.n_deleted);
+                Datum pk = heap_getattr(tup, scan.pk_index + 1, desc, &isnull);
+                append_value_as_string(&doc.deleted, scan.codecs[scan.pk_index], pk);
+            } else if (bucket == Bucket::updated) {
+                append_entry(&doc.updated, doc.n_updated);
+                append_record(&doc.updated, scan.codecs, scan.ncols, tup, desc);
+            } else {
+                append_entry(&doc.created, doc.n_created);
+                append_record(&doc.created, scan.codecs, scan.ncols, tup, desc);
+            }
+        }
+        SPI_freetuptable(SPI_tuptable);
+        total += got;
+        if (got < want) break;
+    }
+    return total;
+}
+
+Datum finish_document(Document& doc, const std::string& server_version, bool resync) {
+    return pg_guard([&] {
+        StringInfo out = &doc.created;
+        appendStringInfoString(out, "],\"updated\":[");
+        appendBinaryStringInfo(out, doc.updated.data, doc.updated.len);
+        appendStringInfoString(out, "],\"deleted\":[");
+        appendBinaryStringInfo(out, doc.deleted.data, doc.deleted.len);
+        appendStringInfoString(out, "],\"serverVersion\":\"");
+        appendBinaryStringInfo(out, server_version.data(), static_cast<int>(server_version.size()));
+        appendStringInfoString(out, resync ? "\",\"fullResyncRequired\":true}"
+                                           : "\",\"fullResyncRequired\":false}");
+        SET_VARSIZE(out->data, out->len);
+        return PointerGetDatum(out->data);
+    });
+}
+
+void start_document(Document& doc, MemoryContext result_context, MemoryContext page_context) {
+    pg_guard([&] {
+        MemoryContext old = MemoryContextSwitchTo(result_context);
+        initStringInfo(&doc.created);
+        appendBinaryStringInfo(&doc.created, "\0\0\0\0", VARHDRSZ);  // the text header, set last
+        appendStringInfoString(&doc.created, "{\"created\":[");
+        MemoryContextSwitchTo(page_context);
+        initStringInfo(&doc.updated);
+        initStringInfo(&doc.deleted);
+        MemoryContextSwitchTo(old);
+        doc.n_created = doc.n_updated = doc.n_deleted = 0;
+    });
+}
+
+Datum delta_since_impl(FunctionCallInfo fcinfo) {
+    FuncCallContext* funcctx;
+    if (SRF_IS_FIRSTCALL()) {
+        funcctx = pg_guard([&] { return SRF_FIRSTCALL_INIT(); });
+        first_call(fcinfo, funcctx);
+    }
+    funcctx = pg_guard([&] { return SRF_PERCALL_SETUP(); });
+    auto* state = static_cast<DeltaState*>(funcctx->user_fctx);
+    if (state->done) {
+        pg_guard([&] {
+            if (state->scan.portal_name) {
+                Portal portal = SPI_cursor_find(state->scan.portal_name);
+                if (portal) SPI_cursor_close(portal);
+                state->scan.portal_name = nullptr;
+            }
+        });
+        return pg_guard([&]() -> Datum { SRF_RETURN_DONE(funcctx); });
+    }
+
+    MemoryContext result_context = CurrentMemoryContext;
+    pg_guard([&] { MemoryContextReset(state->page_context); });
+    Document doc{};
+    start_document(doc, result_context, state->page_context);
+
+    long rows = 0;
+    if (!state->resync && state->scan.portal_name) {
+        rows = pg_guard([&] {
+            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+            // Page buffers must not live in SPI's context, which SPI_finish frees.
+            MemoryContext old = MemoryContextSwitchTo(state->page_context);
+            long n = fill_document(doc, state->scan, state->since, state->page_size,
+                                   state->page_context);
+            MemoryContextSwitchTo(old);
+            SPI_finish();
+            return n;
+        });
+    }
+    // Without page_size everything went into this document. With it, a page that came back short
+    // was the last; a full one may be followed by more (or by nothing, then no empty page is sent).
+    if (state->resync || state->page_size == 0 || rows < state->page_size) state->done = true;
+    if (rows == 0 && state->pages > 0) {
+        state->done = true;
+        return delta_since_impl(fcinfo);
+    }
+    ++state->pages;
+    Datum result = finish_document(doc, state->server_version, state->resync);
+    SRF_RETURN_NEXT(funcctx, result);
+}
+
+}  // namespace
+
+}  // namespace delta_sync
+
+DELTA_SYNC_FUNCTION(delta_since, delta_sync::delta_since_impl)

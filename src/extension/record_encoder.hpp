@@ -1,0 +1,56 @@
+// Rows of a tracked table as JSON objects, byte for byte what to_json(row) gives for them minus
+// the extension's internal columns — without calling to_json per row: each column's category and
+// output function are looked up once per call, and each value is written in one pass.
+//
+// PostgreSQL-facing, plain-data code: every function here may raise a PostgreSQL error and so must
+// run inside pg_guard() (see boundary.hpp); nothing here owns a destructor.
+#pragma once
+
+#include "boundary.hpp"
+
+extern "C" {
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "lib/stringinfo.h"
+}
+
+namespace delta_sync {
+
+// How to_json() writes a value of a column, after looking through domains.
+enum class JsonKind {
+    boolean,   // true / false
+    integer,   // int2, int4, int8: always a JSON number
+    number,    // float4, float8, numeric: a number when it is one, else a string ("NaN")
+    datetime,  // date, timestamp, timestamptz: JsonEncodeDateTime() in quotes
+    raw_json,  // json values, and columns the query already passed through to_json()
+    jsonb,     // jsonb's text form, unquoted
+    text,      // text, varchar: the bytes, escaped
+    other,     // the type's output function, escaped
+};
+
+struct ColumnCodec {
+    char* key;          // "\"name\":" already escaped, with a leading ',' unless first
+    int key_len;
+    JsonKind kind;
+    Oid base_type;      // for datetime
+    FmgrInfo output;    // for number, jsonb, other
+};
+
+// The kind of a column of type `type`, and whether the query must pass it through to_json()
+// (arrays, composites and types of extensions, whose casts to json only to_json knows).
+JsonKind json_kind_of(Oid type, bool& needs_sql_to_json);
+
+// Fills `codec` for a column called `name` of type `type`, allocating in the current context.
+void init_codec(ColumnCodec& codec, const char* name, Oid type, JsonKind kind, bool first);
+
+// Appends one value (never NULL) as to_json() writes it.
+void append_value(StringInfo out, const ColumnCodec& codec, Datum value);
+
+// Appends the value as a JSON string (for the ids of deleted rows).
+void append_value_as_string(StringInfo out, const ColumnCodec& codec, Datum value);
+
+// Appends {"col":value,...} for the first `ncols` attributes of `tuple`, which match `codecs`.
+void append_record(StringInfo out, const ColumnCodec* codecs, int ncols, HeapTuple tuple,
+                   TupleDesc desc);
+
+}  // namespace delta_sync

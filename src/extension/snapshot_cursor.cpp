@@ -1,0 +1,96 @@
+// Reading the active snapshot. Recovery snapshots (hot standby) differ from normal ones: all
+// in-progress xids, top-level and sub, are in subxip and xip is unused, and subxip may overflow.
+// pg_current_snapshot() reads xip only, so on a standby it reports running transactions as
+// finished: a cursor built from it would lose their changes. This file reads the struct itself.
+#include "snapshot_cursor.hpp"
+
+#include "boundary.hpp"
+
+#include <algorithm>
+
+extern "C" {
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "utils/snapmgr.h"
+}
+
+namespace delta_sync {
+
+namespace {
+
+// The 64-bit form of a 32-bit xid that is at most 2^31 away from `next` (as xid8funcs.c does).
+std::uint64_t widen(FullTransactionId next, TransactionId xid) {
+    if (!TransactionIdIsNormal(xid)) return xid;
+    TransactionId next32 = XidFromFullTransactionId(next);
+    return U64FromFullTransactionId(next) +
+           static_cast<std::int64_t>(static_cast<std::int32_t>(xid - next32));
+}
+
+// Plain data copied out of PostgreSQL under the guard.
+struct RawSnapshot {
+    std::uint64_t xmin, xmax, own_xid, next_xid, system_id;
+    bool recovery, overflowed, in_recovery;
+    int count;
+    std::uint64_t* xids;  // palloc'd
+};
+
+}  // namespace
+
+Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
+    RawSnapshot raw = pg_guard([] {
+        RawSnapshot r{};
+        Snapshot snap = GetActiveSnapshot();
+        FullTransactionId next = ReadNextFullTransactionId();
+        r.next_xid = U64FromFullTransactionId(next);
+        r.system_id = GetSystemIdentifier();
+        r.in_recovery = RecoveryInProgress();
+        r.xmin = widen(next, snap->xmin);
+        r.xmax = widen(next, snap->xmax);
+        r.recovery = snap->takenDuringRecovery;
+        r.overflowed = snap->suboverflowed;
+        FullTransactionId own = GetTopFullTransactionIdIfAny();
+        r.own_xid = FullTransactionIdIsValid(own) ? U64FromFullTransactionId(own) : 0;
+        const TransactionId* src = r.recovery ? snap->subxip : snap->xip;
+        r.count = r.recovery ? snap->subxcnt : static_cast<int>(snap->xcnt);
+        r.xids = static_cast<std::uint64_t*>(palloc(sizeof(std::uint64_t) * (r.count + 1)));
+        for (int i = 0; i < r.count; ++i) r.xids[i] = widen(next, src[i]);
+        return r;
+    });
+
+    clock = ServerClock{raw.system_id, raw.next_xid, raw.in_recovery};
+    own_xid = raw.own_xid;
+
+    Cursor c;
+    c.system_id = raw.system_id;
+    c.xmin = raw.xmin;
+    c.xmax = raw.xmax;
+    if (raw.recovery && raw.overflowed) {
+        // The list of running xids is incomplete: claim nothing at or after xmin is visible.
+        // The next pull may re-deliver; it can never miss.
+        c.xmax = c.xmin;
+    } else {
+        for (int i = 0; i < raw.count; ++i)
+            if (raw.xids[i] >= c.xmin && raw.xids[i] < c.xmax) c.xip.push_back(raw.xids[i]);
+    }
+    // Our own uncommitted writes are left out of the response, so the cursor must keep our xid
+    // in progress. The snapshot's xmin ignores our xid, which may therefore lie below it.
+    if (own_xid != 0 && own_xid < c.xmax) {
+        if (own_xid < c.xmin) c.xmin = own_xid;
+        c.xip.push_back(own_xid);
+    }
+    std::sort(c.xip.begin(), c.xip.end());
+    c.xip.erase(std::unique(c.xip.begin(), c.xip.end()), c.xip.end());
+    return c;
+}
+
+CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon) {
+    if (cursor.system_id != clock.system_id) return CursorFate::other_cluster;
+    // A standby behind the primary that issued the cursor is merely lagging: answering from its
+    // older snapshot can only re-deliver. A primary that never reached that xid was restored.
+    if (!clock.in_recovery && cursor.xmax > clock.next_xid) return CursorFate::from_the_future;
+    if (cursor.xmin <= horizon) return CursorFate::before_horizon;
+    return CursorFate::usable;
+}
+
+}  // namespace delta_sync

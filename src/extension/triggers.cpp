@@ -1,0 +1,295 @@
+// The triggers delta_sync.track() installs on a table.
+//
+//  stamp (BEFORE INSERT OR UPDATE, each row): the writing transaction's top-level 64-bit xid
+//    becomes the row's version (and, on insert, its creation version); updated_at = now();
+//    created_at and the creation version cannot be changed by an UPDATE.
+//  soft_delete (BEFORE DELETE, each row): the row stays, with deleted_at = now(), through an
+//    UPDATE (so stamp gives it a new version); the physical delete is skipped.
+//  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): NOTIFY delta_sync with
+//    the table's name; on TRUNCATE also raise the table's horizon, so every older cursor resyncs.
+//
+// These run inside other people's statements, once per row: plain data only, one guard each, no
+// catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
+// per row (the soft delete's plan is kept per table).
+#include "boundary.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+}
+
+namespace delta_sync {
+
+namespace {
+
+// Column numbers of the tracking columns, cached in fn_extra for the statement.
+struct TrackingColumns {
+    Oid relid;
+    AttrNumber created_at, updated_at, deleted_at, created_xid, changed_xid;
+};
+
+AttrNumber find_column(TupleDesc desc, const char* name, Oid type, const char* table) {
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute a = TupleDescAttr(desc, i);
+        if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0) {
+            if (a->atttypid != type)
+                ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                                errmsg("column \"%s\" of table \"%s\" has type %s, delta_sync needs %s",
+                                       name, table, format_type_be(a->atttypid),
+                                       format_type_be(type))));
+            return a->attnum;
+        }
+    }
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("table \"%s\" lacks the column \"%s\" that delta_sync tracking needs",
+                           table, name),
+                    errhint("Run SELECT delta_sync.track('%s'); again, or drop the delta_sync "
+                            "triggers with SELECT delta_sync.untrack('%s');",
+                            table, table)));
+    return InvalidAttrNumber;
+}
+
+bool still_valid(const TrackingColumns* c, Relation rel) {
+    if (c->relid != RelationGetRelid(rel)) return false;
+    TupleDesc desc = RelationGetDescr(rel);
+    const AttrNumber nums[] = {c->created_at, c->updated_at, c->deleted_at, c->created_xid,
+                               c->changed_xid};
+    const char* names[] = {"created_at", "updated_at", "deleted_at", "delta_sync_created_xid",
+                           "delta_sync_changed_xid"};
+    for (int i = 0; i < 5; ++i) {
+        if (nums[i] < 1 || nums[i] > desc->natts) return false;
+        Form_pg_attribute a = TupleDescAttr(desc, nums[i] - 1);
+        if (a->attisdropped || strcmp(NameStr(a->attname), names[i]) != 0) return false;
+    }
+    return true;
+}
+
+const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
+    auto* c = static_cast<TrackingColumns*>(fcinfo->flinfo->fn_extra);
+    if (c && still_valid(c, rel)) return c;
+    if (!c) {
+        c = static_cast<TrackingColumns*>(
+            MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TrackingColumns)));
+        fcinfo->flinfo->fn_extra = c;
+    }
+    TupleDesc desc = RelationGetDescr(rel);
+    const char* table = RelationGetRelationName(rel);
+    c->relid = InvalidOid;
+    c->created_at = find_column(desc, "created_at", TIMESTAMPTZOID, table);
+    c->updated_at = find_column(desc, "updated_at", TIMESTAMPTZOID, table);
+    c->deleted_at = find_column(desc, "deleted_at", TIMESTAMPTZOID, table);
+    c->created_xid = find_column(desc, "delta_sync_created_xid", XID8OID, table);
+    c->changed_xid = find_column(desc, "delta_sync_changed_xid", XID8OID, table);
+    c->relid = RelationGetRelid(rel);
+    return c;
+}
+
+TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("%s can only be called as a trigger", name)));
+    return reinterpret_cast<TriggerData*>(fcinfo->context);
+}
+
+Datum stamp(FunctionCallInfo fcinfo) {
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._stamp()");
+    if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+        !(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("delta_sync._stamp() must fire BEFORE INSERT OR UPDATE FOR EACH ROW")));
+    Relation rel = td->tg_relation;
+    TupleDesc desc = RelationGetDescr(rel);
+    const TrackingColumns* c = tracking_columns(fcinfo, rel);
+
+    // pg_current_xact_id(): top-level, 64-bit, assigned if this is the first write.
+    Datum xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+
+    int cols[4];
+    Datum values[4];
+    bool nulls[4] = {false, false, false, false};
+    int n = 0;
+    HeapTuple tuple;
+    cols[n] = c->changed_xid, values[n++] = xid;
+    cols[n] = c->updated_at, values[n++] = now;
+    if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
+        tuple = td->tg_trigtuple;
+        cols[n] = c->created_xid, values[n++] = xid;
+        bool isnull;
+        heap_getattr(tuple, c->created_at, desc, &isnull);
+        if (isnull) cols[n] = c->created_at, values[n++] = now;
+    } else {
+        tuple = td->tg_newtuple;
+        HeapTuple old = td->tg_trigtuple;
+        bool isnull;
+        cols[n] = c->created_xid;
+        values[n] = heap_getattr(old, c->created_xid, desc, &isnull);
+        nulls[n++] = isnull;
+        cols[n] = c->created_at;
+        values[n] = heap_getattr(old, c->created_at, desc, &isnull);
+        nulls[n++] = isnull;
+    }
+    return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls));
+}
+
+// Prepared soft-delete UPDATEs, one per table. The SQL names the table, so an entry is rebuilt
+// when the table's name or schema changes (schema renames are seen through a syscache callback).
+struct SoftDeletePlan {
+    Oid relid;
+    Oid nsp;
+    NameData relname;
+    uint64 namespace_generation;
+    SPIPlanPtr plan;
+};
+constexpr int plan_slots = 32;
+SoftDeletePlan plans[plan_slots];
+int next_victim = 0;
+uint64 namespace_generation = 1;
+
+void namespace_changed(Datum, int, uint32) { ++namespace_generation; }
+
+SPIPlanPtr soft_delete_plan(Relation rel) {
+    Oid relid = RelationGetRelid(rel);
+    Oid nsp = RelationGetNamespace(rel);
+    const char* relname = RelationGetRelationName(rel);
+    SoftDeletePlan* slot = nullptr;
+    for (auto& p : plans) {
+        if (p.plan && p.relid == relid) {
+            if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
+                p.namespace_generation == namespace_generation)
+                return p.plan;
+            slot = &p;
+            break;
+        }
+    }
+    if (!slot) {
+        for (auto& p : plans)
+            if (!p.plan) {
+                slot = &p;
+                break;
+            }
+    }
+    if (!slot) {
+        slot = &plans[next_victim];
+        next_victim = (next_victim + 1) % plan_slots;
+    }
+    if (slot->plan) {
+        SPIPlanPtr old = slot->plan;
+        slot->plan = nullptr;
+        SPI_freeplan(old);
+    }
+    char* sql = psprintf(
+        "UPDATE ONLY %s t SET deleted_at = $2 WHERE t.ctid OPERATOR(pg_catalog.=) $1",
+        quote_qualified_identifier(get_namespace_name(nsp), relname));
+    Oid types[2] = {TIDOID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
+    if (!plan) elog(ERROR, "delta_sync: cannot prepare the soft delete: %s", SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    slot->relid = relid;
+    slot->nsp = nsp;
+    namestrcpy(&slot->relname, relname);
+    slot->namespace_generation = namespace_generation;
+    slot->plan = plan;
+    return plan;
+}
+
+Datum soft_delete(FunctionCallInfo fcinfo) {
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._soft_delete()");
+    if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+        !TRIGGER_FIRED_BY_DELETE(td->tg_event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("delta_sync._soft_delete() must fire BEFORE DELETE FOR EACH ROW")));
+    Relation rel = td->tg_relation;
+    const TrackingColumns* c = tracking_columns(fcinfo, rel);
+    HeapTuple tuple = td->tg_trigtuple;
+    bool isnull;
+    heap_getattr(tuple, c->deleted_at, RelationGetDescr(rel), &isnull);
+    if (!isnull) return PointerGetDatum(nullptr);  // already soft-deleted: nothing changes
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    SPIPlanPtr plan = soft_delete_plan(rel);
+    Datum values[2] = {PointerGetDatum(&tuple->t_self),
+                       TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: soft delete failed (%d)", rc);
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("delta_sync could not soft-delete a row of \"%s\"",
+                               RelationGetRelationName(rel)),
+                        errdetail("A DELETE on a tracked table is an UPDATE of deleted_at; the "
+                                  "deleting role may not update this row (row-level security?).")));
+    SPI_finish();
+    return PointerGetDatum(nullptr);  // skip the physical delete
+}
+
+// Raises the table's horizon to this transaction. The registry belongs to the extension's owner,
+// not to whoever truncates, so the update runs as that owner (as PostgreSQL's RI triggers do).
+void raise_horizon(Oid relid) {
+    Oid nsp = get_namespace_oid("delta_sync", false);
+    Oid registry = get_relname_relid("tracked", nsp);
+    if (!OidIsValid(registry)) elog(ERROR, "delta_sync: registry table is missing");
+    HeapTuple classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(registry));
+    if (!HeapTupleIsValid(classtup)) elog(ERROR, "delta_sync: registry table is missing");
+    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup))->relowner;
+    ReleaseSysCache(classtup);
+
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                      SECURITY_RESTRICTED_OPERATION);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    Oid types[2] = {REGCLASSOID, XID8OID};
+    Datum values[2] = {ObjectIdGetDatum(relid),
+                       FullTransactionIdGetDatum(GetTopFullTransactionId())};
+    int rc = SPI_execute_with_args(
+        "UPDATE delta_sync.tracked SET horizon = $2 WHERE relid OPERATOR(pg_catalog.=) $1", 2,
+        types, values, nullptr, false, 0);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
+    SPI_finish();
+    SetUserIdAndSecContext(save_user, save_sec);
+}
+
+Datum after_statement(FunctionCallInfo fcinfo) {
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._after_statement()");
+    if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("delta_sync._after_statement() must fire AFTER ... FOR EACH STATEMENT")));
+    Relation rel = td->tg_relation;
+    if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(RelationGetRelid(rel));
+    char* payload = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
+                             RelationGetRelationName(rel));
+    Async_Notify("delta_sync", payload);
+    return PointerGetDatum(nullptr);
+}
+
+}  // namespace
+
+void register_trigger_callbacks() {
+    CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_changed, 0);
+}
+
+}  // namespace delta_sync
+
+// The trigger bodies hold only plain data, so one guard each keeps the boundary rule.
+#define DELTA_SYNC_TRIGGER(name, body)                                                      \
+    DELTA_SYNC_FUNCTION(name, [](FunctionCallInfo fcinfo) {                                 \
+        return delta_sync::pg_guard([&] { return delta_sync::body(fcinfo); });              \
+    })
+
+DELTA_SYNC_TRIGGER(delta_sync_stamp, stamp)
+DELTA_SYNC_TRIGGER(delta_sync_soft_delete, soft_delete)
+DELTA_SYNC_TRIGGER(delta_sync_after_statement, after_statement)
