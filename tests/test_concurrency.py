@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Concurrency: four writers against one tracked table for about 30 seconds, one client pulling
+deltas all along; at the end the client's copy must equal the table.
+
+The writers use multi-statement transactions (inserts, updates, DELETEs that become soft deletes,
+undeletes), hold some open across several pulls (late commits: the trap that loses changes with
+`updated_at > since`), and roll some back. The client alternates plain pulls, paged pulls, and
+pulls with a tiny max_changes that force full resyncs. Prints `diverged rows: 0 of N`; any other
+count, or any error, fails.
+"""
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+import psycopg2
+import psycopg2.errors
+
+DURATION = float(os.environ.get("CONCURRENCY_SECONDS", "30"))
+WRITERS = 4
+DB = "delta_sync_concurrency"
+
+
+def connect(dbname=DB, autocommit=True):
+    conn = psycopg2.connect(dbname=dbname)
+    conn.autocommit = autocommit
+    return conn
+
+
+def setup():
+    admin = connect("postgres")
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+        cur.execute(f"CREATE DATABASE {DB}")
+    admin.close()
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION delta_sync")
+        cur.execute("""CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL,
+                       qty integer NOT NULL, tags text[], attrs jsonb)""")
+        cur.execute("""INSERT INTO items SELECT g, 'item ' || g, g % 17, ARRAY['t' || (g % 5)],
+                       jsonb_build_object('g', g) FROM generate_series(1, 500) g""")
+        cur.execute("SELECT delta_sync.track('items')")
+    conn.close()
+
+
+class Writer(threading.Thread):
+    def __init__(self, n, stop, next_id, stats):
+        super().__init__(daemon=True)
+        self.rng = random.Random(n)
+        self.stop = stop
+        self.next_id = next_id
+        self.stats = stats
+        self.error = None
+
+    def new_id(self):
+        with self.next_id["lock"]:
+            self.next_id["value"] += 1
+            return self.next_id["value"]
+
+    def run(self):
+        try:
+            conn = connect(autocommit=False)
+            cur = conn.cursor()
+            cur.execute("SET lock_timeout = '2s'")
+            conn.commit()
+            while not self.stop.is_set():
+                try:
+                    self.transaction(cur)
+                    if self.rng.random() < 0.1:
+                        conn.rollback()
+                        self.stats["rolled_back"] += 1
+                    else:
+                        conn.commit()
+                        self.stats["committed"] += 1
+                except (psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable):
+                    conn.rollback()
+                    self.stats["conflicts"] += 1
+            conn.close()
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+    def transaction(self, cur):
+        rng = self.rng
+        hi = self.next_id["value"]
+        for _ in range(rng.randint(1, 5)):
+            op = rng.random()
+            if op < 0.3:
+                i = self.new_id()
+                cur.execute("INSERT INTO items (id, name, qty, tags, attrs) VALUES (%s, %s, %s, %s, %s)",
+                            (i, f"new {i}", rng.randint(0, 9), ["a", None, "b"], json.dumps({"w": i})))
+            elif op < 0.65:
+                cur.execute("UPDATE items SET qty = qty + 1, name = %s WHERE id = %s",
+                            (f"upd {rng.random():.6f}", rng.randint(1, hi)))
+            elif op < 0.85:
+                cur.execute("DELETE FROM items WHERE id = %s", (rng.randint(1, hi),))
+            else:
+                cur.execute("UPDATE items SET deleted_at = NULL WHERE id = %s AND deleted_at IS NOT NULL",
+                            (rng.randint(1, hi),))
+            if rng.random() < 0.3:
+                # Held open across pulls: commits late, after cursors newer than its writes.
+                time.sleep(rng.uniform(0.05, 0.6))
+
+
+class Replica:
+    def __init__(self):
+        self.rows = {}
+        self.cursor = None
+        self.stats = {"pulls": 0, "resyncs": 0, "pages": 0, "applied": 0}
+
+    def fetch(self, conn, since, max_changes=None, page_size=None):
+        with conn.cursor() as cur:
+            cur.execute("SELECT d::text FROM delta_since('items', %s, %s, %s) d",
+                        (since, max_changes, page_size))
+            docs = [json.loads(r[0]) for r in cur.fetchall()]
+        assert docs, "delta_since returned no document"
+        versions = {d["serverVersion"] for d in docs}
+        assert len(versions) == 1, f"pages disagree on serverVersion: {versions}"
+        if page_size:
+            for d in docs:
+                n = len(d["created"]) + len(d["updated"]) + len(d["deleted"])
+                assert n <= page_size, f"page of {n} entries exceeds page_size {page_size}"
+        return docs
+
+    def pull(self, conn, max_changes=None, page_size=None):
+        self.stats["pulls"] += 1
+        docs = self.fetch(conn, self.cursor, max_changes, page_size)
+        if docs[0]["fullResyncRequired"]:
+            assert len(docs) == 1 and not docs[0]["created"] and not docs[0]["updated"]
+            self.stats["resyncs"] += 1
+            docs = self.fetch(conn, None, None, page_size)
+            self.rows = {}
+        for d in docs:
+            self.stats["pages"] += 1
+            for i in d["deleted"]:
+                self.rows.pop(int(i), None)
+            for r in d["updated"] + d["created"]:
+                self.rows[r["id"]] = r
+            self.stats["applied"] += len(d["created"]) + len(d["updated"]) + len(d["deleted"])
+        self.cursor = docs[0]["serverVersion"]
+
+
+def expected_rows(conn):
+    with conn.cursor() as cur:
+        cur.execute("""SELECT to_json(r)::text FROM (SELECT id, name, qty, tags, attrs, created_at,
+                       updated_at, deleted_at FROM items WHERE deleted_at IS NULL) r""")
+        return {row["id"]: row for row in (json.loads(t) for (t,) in cur.fetchall())}
+
+
+def main():
+    setup()
+    stop = threading.Event()
+    next_id = {"value": 500, "lock": threading.Lock()}
+    stats = {"committed": 0, "rolled_back": 0, "conflicts": 0}
+    writers = [Writer(n, stop, next_id, stats) for n in range(WRITERS)]
+    for w in writers:
+        w.start()
+
+    replica = Replica()
+    conn = connect()
+    rng = random.Random(42)
+    deadline = time.monotonic() + DURATION
+    while time.monotonic() < deadline:
+        mode = rng.random()
+        if mode < 0.15:
+            replica.pull(conn, max_changes=3)       # forces resyncs under load
+        elif mode < 0.45:
+            replica.pull(conn, page_size=rng.choice([1, 7, 50]))
+        else:
+            replica.pull(conn)
+        time.sleep(rng.uniform(0, 0.05))
+    stop.set()
+    for w in writers:
+        w.join(timeout=30)
+        if w.error:
+            raise w.error
+    replica.pull(conn)  # everything has committed or rolled back now
+
+    want = expected_rows(conn)
+    have = replica.rows
+    diverged = sum(1 for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+    print(f"writers: {stats['committed']} committed, {stats['rolled_back']} rolled back, "
+          f"{stats['conflicts']} lock conflicts")
+    print(f"client: {replica.stats['pulls']} pulls, {replica.stats['pages']} pages, "
+          f"{replica.stats['resyncs']} full resyncs, {replica.stats['applied']} entries applied")
+    print(f"diverged rows: {diverged} of {len(want)}")
+    conn.close()
+    if diverged or stats["committed"] < 100 or replica.stats["resyncs"] == 0:
+        print("FAILED: the copy differs, or the run exercised too little", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
