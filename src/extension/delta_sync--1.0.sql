@@ -86,7 +86,7 @@ BEGIN
         RAISE EXCEPTION 'delta_sync can only track ordinary tables; % is a %', qualified,
             CASE rel.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
                  WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
-                 WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind END
+                 WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind::text END
             USING ERRCODE = '42809';
     END IF;
     IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
