@@ -30,7 +30,12 @@ start)
   dir=$(cd "$dir" && pwd)
   mkdir -p "$dir/sock"
   chmod 700 "$dir/sock"
-  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R postgres:postgres "$dir"
+    # The server user must be able to reach DIR (mktemp -d makes its parent root-only).
+    parent=$(dirname "$dir")
+    while [ "$parent" != / ]; do chmod o+x "$parent"; parent=$(dirname "$parent"); done
+  fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
       --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
