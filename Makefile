@@ -6,12 +6,15 @@
 # PGXS include below is optional: without server headers only those targets can run.
 
 EXTENSION = delta_sync
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = delta_sync
 
 EXT_SRCS = $(wildcard src/extension/*.cpp)
 OBJS = $(EXT_SRCS:.cpp=.o)
-DATA = $(wildcard src/extension/delta_sync--*.sql)
+# Each release is its predecessor plus an upgrade script; the full script of the current version
+# is built from them, so the upgrade path and a fresh install can never disagree.
+DATA = src/extension/delta_sync--1.0.sql src/extension/delta_sync--1.0--1.1.sql
+DATA_built = src/extension/delta_sync--$(EXTVERSION).sql
 
 # pg_regress tests are found, not listed; none of them repeats CREATE EXTENSION.
 TESTS = $(wildcard sql/*.sql)
@@ -31,6 +34,9 @@ COMPILE.cxx.bc = $(CLANG) -xc++ -Wno-ignored-attributes -Wno-register -std=c++17
 endif
 
 .DEFAULT_GOAL := all
+
+src/extension/delta_sync--1.1.sql: src/extension/delta_sync--1.0.sql src/extension/delta_sync--1.0--1.1.sql
+	{ cat src/extension/delta_sync--1.0.sql; sed '/^\\echo /d' src/extension/delta_sync--1.0--1.1.sql; } > $@
 .PHONY: deps test demo bench fuzz
 
 deps:

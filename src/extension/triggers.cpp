@@ -33,6 +33,8 @@ extern "C" {
 
 namespace delta_sync {
 
+extern Oid purging_relid;  // purge.cpp: the table whose soft-deleted rows are being removed
+
 namespace {
 
 // Column numbers of the tracking columns, cached in fn_extra for the statement.
@@ -217,7 +219,11 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     HeapTuple tuple = td->tg_trigtuple;
     bool isnull;
     heap_getattr(tuple, c->deleted_at, RelationGetDescr(rel), &isnull);
-    if (!isnull) return PointerGetDatum(nullptr);  // already soft-deleted: nothing changes
+    if (!isnull) {
+        // delta_sync.purge() removing an old soft-deleted row: the only physical delete allowed.
+        if (purging_relid == RelationGetRelid(rel)) return PointerGetDatum(tuple);
+        return PointerGetDatum(nullptr);  // already soft-deleted: nothing changes
+    }
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
     SPIPlanPtr plan = soft_delete_plan(rel);

@@ -1,0 +1,133 @@
+// delta_sync.purge(tbl, older_than): physically removes rows soft-deleted more than older_than
+// ago and raises the table's horizon past them.
+//
+// Why the horizon: a client whose cursor did not yet see such a deletion would never hear of it
+// once the row is gone. The horizon becomes the newest version xid among the removed rows, and
+// delta_since() answers every cursor whose xmin is not beyond it with fullResyncRequired; cursors
+// taken after all those deletions had finished keep working.
+//
+// The physical DELETE must get past the soft-delete trigger. Only this function can open that
+// door: it names the table in a backend-local variable that the trigger reads, set and cleared
+// here (and cleared again on any error), never through a setting a user could change.
+#include "boundary.hpp"
+
+#include <string>
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+}
+
+namespace delta_sync {
+
+// Read by the soft-delete trigger: the table whose deletes are physical right now, if any.
+Oid purging_relid = InvalidOid;
+
+namespace {
+
+struct PurgeTarget {
+    const char* qualified;
+    bool owner;
+};
+
+// Clears the purge door however the DELETE ends.
+struct PurgeDoor {
+    explicit PurgeDoor(Oid relid) { purging_relid = relid; }
+    ~PurgeDoor() { purging_relid = InvalidOid; }
+    PurgeDoor(const PurgeDoor&) = delete;
+    PurgeDoor& operator=(const PurgeDoor&) = delete;
+};
+
+Datum purge_impl(FunctionCallInfo fcinfo) {
+    if (PG_ARGISNULL(0))
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delta_sync.purge: the table must not be NULL");
+    if (PG_ARGISNULL(1))
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                       "delta_sync.purge: older_than must not be NULL");
+    Oid relid = PG_GETARG_OID(0);
+    Interval* older_than = PG_GETARG_INTERVAL_P(1);
+
+    PurgeTarget target = pg_guard([&] {
+        PurgeTarget t{};
+        char* rel = get_rel_name(relid);
+        if (!rel)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("relation with OID %u does not exist", relid)));
+        t.qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+        t.owner = pg_class_ownercheck(relid, GetUserId());
+        Interval zero{};
+        if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(older_than),
+                                             IntervalPGetDatum(&zero))))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("delta_sync.purge: older_than must not be negative")));
+        return t;
+    });
+    std::string table = target.qualified;
+    if (!target.owner)
+        throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                       ("must be owner of table " + table + " to purge it").c_str());
+
+    std::string sql =
+        "WITH gone AS (DELETE FROM ONLY " + table +
+        " t WHERE t.deleted_at OPERATOR(pg_catalog.<) $1 RETURNING t.delta_sync_changed_xid AS v)"
+        " SELECT pg_catalog.count(*), pg_catalog.max(v) FROM gone";
+
+    struct Outcome {
+        bool tracked;
+        int64 removed;
+    };
+    PurgeDoor door(relid);
+    Outcome out = pg_guard([&] {
+        Outcome o{false, 0};
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        Oid reg_types[1] = {REGCLASSOID};
+        Datum reg_values[1] = {ObjectIdGetDatum(relid)};
+        int rc = SPI_execute_with_args(
+            "SELECT 1 FROM delta_sync.tracked WHERE relid OPERATOR(pg_catalog.=) $1 FOR UPDATE", 1,
+            reg_types, reg_values, nullptr, false, 1);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: registry lookup failed (%d)", rc);
+        if (SPI_processed == 0) {
+            SPI_finish();
+            return o;
+        }
+        o.tracked = true;
+        TimestampTz cutoff = DatumGetTimestampTz(DirectFunctionCall2(
+            timestamptz_mi_interval, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+            IntervalPGetDatum(older_than)));
+        Oid types[1] = {TIMESTAMPTZOID};
+        Datum values[1] = {TimestampTzGetDatum(cutoff)};
+        rc = SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "delta_sync: purge failed (%d)", rc);
+        bool isnull;
+        o.removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        Datum newest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+        if (!isnull) {
+            Oid htypes[2] = {REGCLASSOID, XID8OID};
+            Datum hvalues[2] = {ObjectIdGetDatum(relid), newest};
+            rc = SPI_execute_with_args(
+                "UPDATE delta_sync.tracked SET horizon = GREATEST(horizon, $2) "
+                "WHERE relid OPERATOR(pg_catalog.=) $1",
+                2, htypes, hvalues, nullptr, false, 0);
+            if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+                elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
+        }
+        SPI_finish();
+        return o;
+    });
+    if (!out.tracked)
+        throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                       ("table " + table + " is not tracked by delta_sync").c_str());
+    PG_RETURN_INT64(out.removed);
+}
+
+}  // namespace
+
+}  // namespace delta_sync
+
+DELTA_SYNC_FUNCTION(delta_sync_purge, delta_sync::purge_impl)
