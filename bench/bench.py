@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""The delta_sync benchmarks (issue 5), run by bench/run.sh against its own throwaway cluster.
+
+Every figure is a ratio of two things measured in the same run on the same data: each run times
+the subject and its baseline back to back (their order alternating from run to run), the ratio is
+taken per run, and the report gives the median of the runs with the min and max beside it. A
+shared, noisy machine slows both sides of a ratio alike; absolute times are reported only as context.
+
+Server-side time is what is measured: every timed statement reduces its output to a number in the
+server (see queries.sql), and the clock (time.perf_counter) runs around execute + fetch over the
+Unix socket, so a figure includes one round trip (~0.1 ms) and no client-side JSON handling.
+
+Writes bench results as JSON (raw samples included) for report.py.
+"""
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psycopg2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",")]
+BIG = max(SIZES)
+SMALL = min(SIZES)
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+PAGE_SIZE = int(os.environ.get("BENCH_PAGE_SIZE", "10000"))
+WRITE_ROWS = int(os.environ.get("BENCH_WRITE_ROWS", "1000000"))
+PGBENCH_ROWS = 100000  # fixed by pgbench_*.sql
+PGBENCH_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", "15"))
+PGBENCH_CLIENTS = 8
+CHANGES = 100
+MANY_CHANGES = 300000  # change_many touches 3 rows in 10
+CLIENT = os.environ.get("BENCH_CLIENT", os.path.join(ROOT, "build", "delta-sync"))
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def load_queries():
+    """name -> SQL text, from queries.sql (a statement runs from its '-- name:' line to a blank line)."""
+    queries, name, lines = {}, None, []
+    with open(os.path.join(HERE, "queries.sql")) as f:
+        for line in f.read().splitlines() + [""]:
+            m = re.match(r"--\s*name:\s*(\w+)", line)
+            if m:
+                name, lines = m.group(1), []
+            elif name and not line.strip():
+                queries[name] = "\n".join(lines).strip().rstrip(";")
+                name = None
+            elif name and not line.lstrip().startswith("--"):
+                lines.append(line)
+    return queries
+
+
+Q = load_queries()
+
+
+def sql(name, **fmt):
+    return Q[name].format(**fmt) if fmt else Q[name]
+
+
+class Db:
+    def __init__(self):
+        self.conn = psycopg2.connect("")
+        self.conn.autocommit = True
+        self.cur = self.conn.cursor()
+
+    def run(self, text, params=None):
+        self.cur.execute(text, params)
+        return self.cur.fetchall() if self.cur.description else None
+
+    def one(self, text, params=None):
+        return self.run(text, params)[0][0]
+
+    def timed(self, text, params=None, repeat=1):
+        """Mean seconds of `repeat` executions (execute + fetch)."""
+        start = time.perf_counter()
+        for _ in range(repeat):
+            self.cur.execute(text, params)
+            if self.cur.description:
+                self.cur.fetchall()
+        return (time.perf_counter() - start) / repeat
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "samples": values}
+
+
+def interleaved(runs, subjects):
+    """subjects: name -> zero-argument function returning seconds. Each run times every subject
+    once; the order rotates from run to run so no subject always goes first."""
+    names = list(subjects)
+    samples = {n: [] for n in names}
+    for r in range(runs):
+        order = names[r % len(names):] + names[:r % len(names)]
+        if r % 2:
+            order.reverse()
+        for n in order:
+            samples[n].append(subjects[n]())
+    return samples
+
+
+def ratios(samples, a, b):
+    return [x / y for x, y in zip(samples[a], samples[b])]
+
+
+def repeat_for(db, text, params, budget=0.25, cap=50):
+    """How many repetitions make one timed sample last about `budget` seconds."""
+    t = db.timed(text, params)
+    return max(1, min(cap, int(budget / max(t, 1e-6))))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def machine(db):
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "postgresql": db.one("SELECT version()"),
+        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def setup(db):
+    log("setup: schema and data (%s rows; writes on %d rows)" % (",".join(map(str, SIZES)), WRITE_ROWS))
+    with open(os.path.join(HERE, "schema.sql")) as f:
+        db.run(f.read())
+    for n in SIZES:
+        db.run("SELECT bench_products(%s, %s)", ("ds_%d" % n, n))
+        db.run("SELECT delta_sync.track(%s)", ("ds_%d" % n,))
+        db.run("SELECT bench_seed(%s, %s)", ("seed_%d" % n, n))
+    db.run("SELECT bench_write_tables(%s)", (WRITE_ROWS,))
+    db.run("SELECT bench_pgbench_tables(%s)", (PGBENCH_ROWS,))
+    db.run("VACUUM ANALYZE")
+    db.run("CHECKPOINT")
+
+
+def bench_snapshot(db, res):
+    """Full snapshot as JSON vs COPY, to_json per row and json_agg, at every size."""
+    out = {}
+    for n in SIZES:
+        t = "ds_%d" % n
+        texts = {
+            "delta_since": (sql("snapshot_delta_since", t=t), None),
+            "delta_since_paged": (sql("snapshot_delta_since_paged", t=t), {"page_size": PAGE_SIZE}),
+            "copy": (sql("snapshot_copy", t=t), None),
+            "to_json": (sql("snapshot_to_json", t=t), None),
+            "json_agg": (sql("snapshot_json_agg", t=t), None),
+        }
+        reps = {k: repeat_for(db, q, p, budget=0.3) for k, (q, p) in texts.items()}  # also warms up
+        doc_bytes = db.one(*texts["delta_since"])
+        agg_bytes = db.one(*texts["json_agg"])
+        log("snapshot %d rows: document %d bytes (json_agg %d)" % (n, doc_bytes, agg_bytes))
+        s = interleaved(RUNS, {k: (lambda q=q, p=p, r=reps[k]: db.timed(q, p, r))
+                               for k, (q, p) in texts.items()})
+        out[n] = {"seconds": {k: summary(v) for k, v in s.items()},
+                  "document_bytes": doc_bytes, "json_agg_bytes": agg_bytes,
+                  "vs_copy": summary(ratios(s, "delta_since", "copy")),
+                  "paged_vs_copy": summary(ratios(s, "delta_since_paged", "copy")),
+                  "vs_json_agg": summary(ratios(s, "delta_since", "json_agg")),
+                  "paged_vs_json_agg": summary(ratios(s, "delta_since_paged", "json_agg")),
+                  "to_json_vs_copy": summary(ratios(s, "to_json", "copy")),
+                  "json_agg_vs_copy": summary(ratios(s, "json_agg", "copy"))}
+        log("  delta_since/COPY %.2f  paged/COPY %.2f  delta_since/json_agg %.2f" % (
+            out[n]["vs_copy"]["median"], out[n]["paged_vs_copy"]["median"],
+            out[n]["vs_json_agg"]["median"]))
+    res["snapshot"] = out
+
+
+def bench_delta(db, res):
+    """delta_since of 100 changes vs the seed's three queries, at every size, in the same runs."""
+    rng = random.Random(5)
+    texts, counts = {}, {}
+    for n in SIZES:
+        ids = rng.sample(range(1, n + 1), CHANGES)
+        cursor = db.one(sql("cursor_now", t="ds_%d" % n))
+        since = db.one("SELECT now()")
+        db.run(sql("change_rows", t="ds_%d" % n), {"ids": ids})
+        db.run(sql("change_rows", t="seed_%d" % n), {"ids": ids})
+        texts["delta_%d" % n] = (sql("delta", t="ds_%d" % n), {"cursor": cursor})
+        texts["seed_%d" % n] = (sql("seed_delta", t="seed_%d" % n), {"since": since})
+        counts[n] = {"delta_since": db.run(sql("delta_check", t="ds_%d" % n), {"cursor": cursor})[0],
+                     "seed": db.run(sql("seed_delta_check", t="seed_%d" % n), {"since": since})[0]}
+        assert tuple(counts[n]["delta_since"]) == (0, CHANGES, 0, False), counts[n]
+        assert tuple(counts[n]["seed"]) == (0, CHANGES, 0, False), counts[n]
+    for q, p in texts.values():  # warm: plans, hint bits, caches
+        db.timed(q, p, 3)
+    reps = max(repeat_for(db, q, p, budget=0.1) for q, p in texts.values())
+    s = interleaved(RUNS, {k: (lambda q=q, p=p: db.timed(q, p, reps)) for k, (q, p) in texts.items()})
+    out = {"repeat": reps, "checks": {str(k): v for k, v in counts.items()},
+           "plans": {"delta_since": nested_plans(db, *texts["delta_%d" % BIG]),
+                     "seed": nested_plans(db, *texts["seed_%d" % BIG])},
+           "seconds": {k: summary(v) for k, v in s.items()},
+           "big_vs_small": summary(ratios(s, "delta_%d" % BIG, "delta_%d" % SMALL)),
+           "vs_seed": {n: summary(ratios(s, "delta_%d" % n, "seed_%d" % n)) for n in SIZES}}
+    log("delta of %d changes: %d÷%d rows %.2f, ÷ seed at %d rows %.2f" % (
+        CHANGES, BIG, SMALL, out["big_vs_small"]["median"], BIG, out["vs_seed"][BIG]["median"]))
+    res["delta"] = out
+
+
+def plan_of(db, text):
+    return [r[0] for r in db.run("EXPLAIN " + text)]
+
+
+def nested_plans(db, text, params=None):
+    """The plans of the statements a call runs inside the server (auto_explain, as notices)."""
+    db.run("LOAD 'auto_explain'")
+    db.run("SET auto_explain.log_min_duration = 0")
+    db.run("SET auto_explain.log_nested_statements = on")
+    db.run("SET auto_explain.log_analyze = on")
+    db.run("SET auto_explain.log_timing = off")
+    db.run("SET client_min_messages = log")
+    del db.conn.notices[:]
+    try:
+        db.run(text, params)
+        return [n.strip() for n in db.conn.notices]
+    finally:
+        db.run("RESET client_min_messages")
+        db.run("SET auto_explain.log_min_duration = -1")
+        del db.conn.notices[:]
+
+
+def bench_refuse(db, res):
+    """Refusing a 300,000-change delta at max_changes 1000 vs one sequential scan of the table."""
+    t, seed = "ds_%d" % BIG, "seed_%d" % BIG
+    cursor = db.one(sql("cursor_now", t=t))
+    since = db.one("SELECT now()")
+    db.run(sql("change_many", t=t))
+    db.run(sql("change_many", t=seed))
+    db.run("VACUUM ANALYZE %s, %s" % (t, seed))
+    changed = db.one("SELECT count(*) FROM %s WHERE mod(id, 10) < 3" % t)
+    check = db.run(sql("delta_check", t=t).replace("%(cursor)s)", "%(cursor)s, max_changes => 1000)"),
+                   {"cursor": cursor})[0]
+    assert tuple(check) == (0, 0, 0, True), check
+    seed_check = db.run(sql("seed_delta_check", t=seed), {"since": since})[0]
+    assert tuple(seed_check) == (0, 0, 0, True), seed_check
+    refuse = (sql("refuse", t=t), {"cursor": cursor})
+    scan = (sql("seq_scan", t=t), None)
+    seed_refuse = (sql("seed_delta", t=seed), {"since": since})
+    db.timed(*refuse)
+    db.timed(*scan)
+    db.timed(*seed_refuse)
+    r_refuse = repeat_for(db, *refuse, budget=0.1)
+    r_scan = repeat_for(db, *scan, budget=0.1)
+    s = interleaved(RUNS, {"refuse": lambda: db.timed(*refuse, r_refuse),
+                           "seq_scan": lambda: db.timed(*scan, r_scan),
+                           "seed_refuse": lambda: db.timed(*seed_refuse)})
+    res["refuse"] = {"changes": changed, "seconds": {k: summary(v) for k, v in s.items()},
+                     "vs_seq_scan": summary(ratios(s, "refuse", "seq_scan")),
+                     "seed_vs_seq_scan": summary(ratios(s, "seed_refuse", "seq_scan")),
+                     "seq_scan_plan": plan_of(db, scan[0]),
+                     "delta_since_plans": nested_plans(db, *refuse)}
+    log("refuse %d changes ÷ seq scan: %.4f (seed %.2f)" % (
+        changed, res["refuse"]["vs_seq_scan"]["median"], res["refuse"]["seed_vs_seq_scan"]["median"]))
+
+
+def bench_writes(db, res):
+    """Bulk UPDATE of every row: tracked vs moddatetime, PL/pgSQL and no trigger."""
+    variants = ["tracked", "moddatetime", "plpgsql", "none"]
+
+    def one(v):
+        def f():
+            db.run("VACUUM w_%s" % v)
+            db.run("CHECKPOINT")
+            return db.timed(sql("bulk_" + v))
+        return f
+
+    for v in variants:  # one untimed round: every table gets its first round of dead rows alike
+        one(v)()
+    s = interleaved(RUNS, {v: one(v) for v in variants})
+    res["writes"] = {"rows": WRITE_ROWS, "seconds": {k: summary(v) for k, v in s.items()},
+                     "vs_moddatetime": summary(ratios(s, "tracked", "moddatetime")),
+                     "vs_none": summary(ratios(s, "tracked", "none")),
+                     "vs_plpgsql": summary(ratios(s, "tracked", "plpgsql")),
+                     "moddatetime_vs_none": summary(ratios(s, "moddatetime", "none"))}
+    log("bulk update ÷ moddatetime %.2f, ÷ no trigger %.2f" % (
+        res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"]))
+
+
+def bench_pgbench(db, res):
+    """8 pgbench clients of single-row updates by random id, tracked vs untracked table."""
+    def one(kind):
+        def f():
+            db.run("VACUUM pg_%s" % kind)
+            db.run("CHECKPOINT")
+            out = subprocess.run(
+                ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2",
+                 "-T", str(PGBENCH_SECONDS), "-f", os.path.join(HERE, "pgbench_%s.sql" % kind)],
+                check=True, capture_output=True, text=True).stdout
+            m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+            return float(m.group(1))
+        return f
+
+    s = interleaved(RUNS, {"tracked": one("tracked"), "untracked": one("untracked")})
+    res["pgbench"] = {"clients": PGBENCH_CLIENTS, "seconds_per_run": PGBENCH_SECONDS,
+                      "rows": PGBENCH_ROWS, "tps": {k: summary(v) for k, v in s.items()},
+                      "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked"))}
+    log("pgbench tracked ÷ untracked TPS %.3f" % res["pgbench"]["tracked_vs_untracked"]["median"])
+
+
+def timed_process(argv):
+    """Wall seconds and peak RSS (KiB) of a process, from GNU time."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        start = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf.name] + argv,
+                           capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if p.returncode != 0:
+            raise RuntimeError("%s failed (%d): %s" % (argv[0], p.returncode, p.stderr.strip()[-500:]))
+        fields = tf.read().split()
+    return wall, int(fields[-1])
+
+
+def bench_client(db, res):
+    """First sync of the big table into a SQLite replica vs psql's \\copy of the same rows."""
+    if not os.access(CLIENT, os.X_OK):
+        res["client"] = {"not_measured": "client not built"}
+        log("client: not measured: client not built")
+        return
+    t = "ds_%d" % BIG
+    work = tempfile.mkdtemp(prefix="delta_sync_bench_client.")
+    replica, copy_file = os.path.join(work, "replica.db"), os.path.join(work, "copy.txt")
+    rss = {"pull": [], "copy": []}
+
+    def pull():
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(replica + suffix):
+                os.unlink(replica + suffix)
+        wall, kib = timed_process([CLIENT, "pull", t, "--replica", replica])
+        rss["pull"].append(kib)
+        return wall
+
+    def copy():
+        if os.path.exists(copy_file):
+            os.unlink(copy_file)
+        wall, kib = timed_process(["psql", "-X", "-q", "-c", sql("client_copy", t=t, file=copy_file)])
+        rss["copy"].append(kib)
+        return wall
+
+    try:
+        pull()  # warm, and check the replica holds every row
+        copy()
+        rows = subprocess.run(["sqlite3", replica, "SELECT count(*) FROM %s" % t],
+                              capture_output=True, text=True).stdout.strip()
+        s = interleaved(RUNS, {"pull": pull, "copy": copy})
+        res["client"] = {"rows_in_replica": rows, "seconds": {k: summary(v) for k, v in s.items()},
+                         "vs_copy": summary(ratios(s, "pull", "copy")),
+                         "peak_rss_mib": summary([k / 1024 for k in rss["pull"][1:]]),
+                         "psql_peak_rss_mib": summary([k / 1024 for k in rss["copy"][1:]])}
+        log("client first sync ÷ COPY %.2f, peak RSS %.1f MiB" % (
+            res["client"]["vs_copy"]["median"], res["client"]["peak_rss_mib"]["median"]))
+    except Exception as e:  # a broken client must not cost the other figures
+        res["client"] = {"not_measured": "client failed: %s" % e}
+        log("client: not measured: %s" % e)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
+         "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse}
+
+
+def main():
+    out_path = sys.argv[1]
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,refuse,writes,pgbench").split(",")
+    db = Db()
+    res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
+           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    t0 = time.perf_counter()
+    if os.environ.get("BENCH_SKIP_SETUP") != "1":
+        setup(db)
+    res["setup_seconds"] = time.perf_counter() - t0
+    for step in steps:
+        t = time.perf_counter()
+        STEPS[step](db, res)
+        res.setdefault("step_seconds", {})[step] = time.perf_counter() - t
+        with open(out_path, "w") as f:  # keep what is done if a later step fails
+            json.dump(res, f, indent=1)
+    res["seconds"] = time.perf_counter() - t0
+    with open(out_path, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
