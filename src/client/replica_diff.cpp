@@ -1,0 +1,122 @@
+// Comparing a replica table with the server's records (see replica_diff.hpp).
+#include "replica_diff.hpp"
+
+#include "errors.hpp"
+#include "progress.hpp"
+
+#include <algorithm>
+
+namespace delta_sync::client {
+
+using sqlite::quote_identifier;
+using sqlite::Statement;
+
+std::string DiffSummary::describe(const std::string& table) const {
+    if (equal())
+        return table + ": replica matches the server (" + with_thousands(server_rows) + " rows)";
+    std::string s = table + ": replica differs from the server: " + with_thousands(missing) +
+                    " missing, " + with_thousands(extra) + " extra, " + with_thousands(different) +
+                    " different (server " + with_thousands(server_rows) + " rows, replica " +
+                    with_thousands(replica_rows) + ")";
+    for (const std::string& e : examples) s += "; " + e;
+    return s;
+}
+
+ReplicaComparison::ReplicaComparison(Replica& replica, ReplicaTable table)
+    : db_(replica.database()), table_(std::move(table)) {
+    // One read transaction: the replica cannot change under the comparison.
+    db_.exec("BEGIN");
+    table_exists_ = replica.has_table(table_.name);
+    if (table_exists_) columns_ = replica.columns(table_.name);
+    // Keys seen on the server, to find the replica's extra rows at the end without holding
+    // every key in memory.
+    db_.exec("CREATE TEMP TABLE IF NOT EXISTS _delta_sync_seen (k PRIMARY KEY)");
+    seen_ = Statement(db_, "INSERT OR IGNORE INTO temp._delta_sync_seen (k) VALUES (?)");
+}
+
+ReplicaComparison::~ReplicaComparison() {
+    lookups_.clear();
+    seen_ = Statement();
+    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void ReplicaComparison::note(const std::string& example) {
+    if (summary_.examples.size() < 3) summary_.examples.push_back(example);
+}
+
+void ReplicaComparison::compare(const DeltaPage& page) {
+    for (const Record& record : page.created()) {
+        ++summary_.server_rows;
+        const Field* key = record.find(table_.primary_key);
+        if (!key) throw Error("the server sent a record without its primary key " + table_.primary_key);
+        seen_.bind(1, key->value);
+        seen_.run();
+        std::string key_text = table_.primary_key + " " + client::describe(key->value);
+        if (!table_exists_) {
+            ++summary_.missing;
+            note(key_text + " is missing");
+            continue;
+        }
+        // Fields the replica has no column for cannot match.
+        std::vector<std::string> names;
+        std::string missing_column;
+        for (const Field& f : record) {
+            if (std::find(columns_.begin(), columns_.end(), f.name) != columns_.end())
+                names.emplace_back(f.name);
+            else if (missing_column.empty())
+                missing_column = std::string(f.name);
+        }
+        auto it = std::find_if(lookups_.begin(), lookups_.end(),
+                               [&](const auto& l) { return l.first == names; });
+        if (it == lookups_.end()) {
+            std::string cols;
+            for (const auto& n : names) cols += (cols.empty() ? "" : ", ") + quote_identifier(n);
+            lookups_.emplace_back(names, Statement(db_, "SELECT " + cols + " FROM " +
+                                                            quote_identifier(table_.name) + " WHERE " +
+                                                            quote_identifier(table_.primary_key) + " = ?"));
+            it = std::prev(lookups_.end());
+        }
+        Statement& lookup = it->second;
+        lookup.bind(1, key->value);
+        if (!lookup.step()) {
+            lookup.reset();
+            ++summary_.missing;
+            note(key_text + " is missing");
+            continue;
+        }
+        std::string difference;
+        if (!missing_column.empty()) difference = "column " + missing_column + " is missing";
+        for (std::size_t i = 0; i < names.size() && difference.empty(); ++i) {
+            const Field* f = record.find(names[i]);
+            SqlValue actual = lookup.column(static_cast<int>(i));
+            if (actual != f->value)
+                difference = names[i] + " is " + client::describe(actual) + " in the replica, " +
+                             client::describe(f->value) + " on the server";
+        }
+        lookup.reset();
+        if (!difference.empty()) {
+            ++summary_.different;
+            note(key_text + ": " + difference);
+        }
+    }
+}
+
+DiffSummary ReplicaComparison::finish() {
+    if (table_exists_) {
+        std::string t = quote_identifier(table_.name), k = quote_identifier(table_.primary_key);
+        Statement count(db_, "SELECT count(*) FROM " + t);
+        count.step();
+        summary_.replica_rows = count.column_int(0);
+        Statement extra(db_, "SELECT " + k + " FROM " + t +
+                                 " WHERE NOT EXISTS (SELECT 1 FROM temp._delta_sync_seen s WHERE s.k = " +
+                                 t + "." + k + ")");
+        while (extra.step()) {
+            ++summary_.extra;
+            note(table_.primary_key + " " + client::describe(extra.column(0)) +
+                 " is in the replica only");
+        }
+    }
+    return summary_;
+}
+
+}  // namespace delta_sync::client

@@ -1,0 +1,85 @@
+// Server: the PostgreSQL side of the client (libpqxx). Resolves tables, wraps the extension's SQL
+// functions, and streams delta_since() documents one page at a time.
+//
+// delta_since() returns one row per page, all from one snapshot. The client reads them through a
+// server-side cursor over `SELECT delta_since(...)` (a set-returning function in the target list
+// is evaluated a row at a time, where one in FROM would be materialized whole), fetching one row
+// per round trip: neither side ever holds more than a page.
+#pragma once
+
+#include "replica.hpp"
+
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace delta_sync::client {
+
+// The connection string to use: --dsn, else DATABASE_URL, else "" (libpq's PG* variables).
+std::string choose_dsn(const std::optional<std::string>& dsn_option);
+
+// A server table as the client needs it.
+struct TableInfo {
+    std::uint32_t oid = 0;
+    std::string display_name;    // as PostgreSQL prints the regclass
+    std::string schema, relname;
+    std::string notify_payload;  // what the triggers send on LISTEN delta_sync: schema.table
+    ReplicaTable replica;        // name in the replica: relname, or schema.relname outside public
+    double estimated_rows = -1;  // pg_class.reltuples, -1 when unknown
+};
+
+struct TrackedTable {
+    std::string table;
+    int max_changes = 0;
+    std::string tracked_at;
+};
+
+// Turns a libpqxx/libpq failure into an Error (ConnectionLost when the link is gone), with context.
+[[noreturn]] void rethrow_server_error(const std::string& context);
+
+class Server {
+public:
+    // Connects. A failure here is the configuration's fault (bad DSN, server down): Error.
+    explicit Server(const std::string& dsn);
+
+    pqxx::connection& connection() { return *connection_; }
+    TableInfo describe(std::string_view table);
+    // The extension's delta_since, schema-qualified; Error when the extension is not installed.
+    const std::string& delta_function();
+
+    void track(std::string_view table, std::optional<int> max_changes);
+    void untrack(std::string_view table);
+    std::vector<TrackedTable> tracked();
+
+private:
+    std::unique_ptr<pqxx::connection> connection_;
+    std::string delta_function_;
+};
+
+struct DeltaRequest {
+    std::optional<std::string> since;  // empty: every live row
+    std::optional<int> max_changes;
+    std::optional<int> page_size;
+};
+
+// The documents of one delta_since() call, read inside the caller's transaction.
+class DeltaStream {
+public:
+    DeltaStream(pqxx::transaction_base& tx, const std::string& function, const TableInfo& table,
+                const DeltaRequest& request);
+    // The next document, valid until the next call; empty when there are no more.
+    std::optional<std::string_view> next();
+
+private:
+    pqxx::transaction_base& tx_;
+    std::string name_;
+    std::string context_;
+    pqxx::result current_;
+    bool finished_ = false;
+};
+
+}  // namespace delta_sync::client
