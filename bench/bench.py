@@ -243,6 +243,9 @@ def nested_plans(db, text, params=None):
         del db.conn.notices[:]
 
 
+FORCE_SEQ_SCAN = "SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off"
+
+
 def bench_refuse(db, res):
     """Refusing a 300,000-change delta at max_changes 1000 vs one sequential scan of the table."""
     t, seed = "ds_%d" % BIG, "seed_%d" % BIG
@@ -265,12 +268,25 @@ def bench_refuse(db, res):
     db.timed(*seed_refuse)
     r_refuse = repeat_for(db, *refuse, budget=0.1)
     r_scan = repeat_for(db, *scan, budget=0.1)
+    def forced_seq_scan():
+        db.run(FORCE_SEQ_SCAN)
+        try:
+            return db.timed(*scan, r_scan)
+        finally:
+            db.run("RESET ALL")
+
     s = interleaved(RUNS, {"refuse": lambda: db.timed(*refuse, r_refuse),
                            "seq_scan": lambda: db.timed(*scan, r_scan),
+                           "forced_seq_scan": forced_seq_scan,
                            "seed_refuse": lambda: db.timed(*seed_refuse)})
+    db.run(FORCE_SEQ_SCAN)
+    forced_plan = plan_of(db, scan[0])
+    db.run("RESET ALL")
     res["refuse"] = {"changes": changed, "seconds": {k: summary(v) for k, v in s.items()},
                      "vs_seq_scan": summary(ratios(s, "refuse", "seq_scan")),
                      "seed_vs_seq_scan": summary(ratios(s, "seed_refuse", "seq_scan")),
+                     "vs_forced_seq_scan": summary(ratios(s, "refuse", "forced_seq_scan")),
+                     "forced_seq_scan_plan": forced_plan,
                      "seq_scan_plan": plan_of(db, scan[0]),
                      "delta_since_plans": nested_plans(db, *refuse)}
     log("refuse %d changes ÷ seq scan: %.4f (seed %.2f)" % (
