@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 
 namespace delta_sync {
 
@@ -132,6 +133,21 @@ bool Cursor::sees(std::uint64_t xid) const noexcept {
     if (xid < xmin) return true;
     if (xid >= xmax) return false;
     return !std::binary_search(xip.begin(), xip.end(), xid);
+}
+
+Cursor meet(const Cursor& a, const Cursor& b) {
+    Cursor m;
+    m.system_id = b.system_id;
+    m.xmin = std::min(a.xmin, b.xmin);
+    m.xmax = std::min(a.xmax, b.xmax);
+    if (m.xmax < m.xmin) m.xmax = m.xmin;
+    std::vector<std::uint64_t> both;
+    std::set_union(a.xip.begin(), a.xip.end(), b.xip.begin(), b.xip.end(), std::back_inserter(both));
+    for (std::uint64_t x : both)
+        if (x >= m.xmin && x < m.xmax) m.xip.push_back(x);
+    // Below the larger xmin, the side with the smaller xmin may still list xids in progress;
+    // those are in `both` already. Above it, anything either side lists is in progress.
+    return m;
 }
 
 std::string encode_cursor(const Cursor& cursor) {

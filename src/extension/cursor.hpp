@@ -40,6 +40,10 @@ enum class CursorError {
 // Longest text accepted: far more than any real snapshot needs, small enough to refuse junk fast.
 inline constexpr std::size_t max_cursor_text = 1 << 20;
 
+// The cursor that sees an xid only when both a and b see it: answering from it re-delivers what
+// either had not seen, and never skips anything. (Same system id as b.)
+Cursor meet(const Cursor& a, const Cursor& b);
+
 std::string encode_cursor(const Cursor& cursor);
 CursorError decode_cursor(std::string_view text, Cursor& out);
 const char* describe(CursorError error) noexcept;

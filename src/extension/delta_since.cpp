@@ -256,6 +256,20 @@ long count_changes(const std::string& table, QueryArgs& args, long limit) {
     });
 }
 
+// Did this transaction rewrite or soft-delete rows that existed before it?
+bool rewrote_existing_rows(const std::string& table, std::uint64_t own_xid) {
+    std::string sql = "SELECT 1 FROM ONLY " + table + " t WHERE t." + changed_xid_column +
+                      " OPERATOR(pg_catalog.=) $1 AND t." + created_xid_column +
+                      " OPERATOR(pg_catalog.<>) $1 LIMIT 1";
+    return pg_guard([&] {
+        Oid types[1] = {XID8OID};
+        Datum values[1] = {UInt64GetDatum(own_xid)};
+        int rc = SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: own-writes check failed (%d)", rc);
+        return SPI_processed > 0;
+    });
+}
+
 int int_arg(FunctionCallInfo fcinfo, int n, const char* name, int fallback) {
     if (PG_ARGISNULL(n)) return fallback;
     int v = PG_GETARG_INT32(n);
@@ -325,6 +339,22 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     if (!full_sync && !state->resync &&
         count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
         state->resync = true;
+
+    // Rows this transaction rewrote are left out (they are its uncommitted writes), and so are
+    // their committed versions, which it cannot see. Should it roll back, those versions must
+    // still reach the client: answer with a cursor that does not claim them. After a delta that
+    // is the meet of the client's cursor and ours (the next pull re-delivers what changed since
+    // the older one); after a full sync there is no older cursor, so the next pull resyncs.
+    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
+        Cursor safer;
+        if (full_sync) {
+            safer.system_id = clock.system_id;
+            safer.xmin = safer.xmax = reg.horizon;
+        } else {
+            safer = meet(since, now);
+        }
+        state->server_version = encode_cursor(safer);
+    }
 
     Scan& scan = state->scan;
     scan.full_sync = full_sync;

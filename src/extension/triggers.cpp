@@ -14,6 +14,7 @@
 #include "boundary.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -23,9 +24,11 @@ extern "C" {
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -41,6 +44,9 @@ namespace {
 struct TrackingColumns {
     Oid relid;
     AttrNumber created_at, updated_at, deleted_at, created_xid, changed_xid;
+    AttrNumber pk;  // the single-column primary key
+    int16 pk_len;
+    bool pk_byval;
 };
 
 AttrNumber find_column(TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -95,6 +101,19 @@ const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     c->deleted_at = find_column(desc, "deleted_at", TIMESTAMPTZOID, table);
     c->created_xid = find_column(desc, "delta_sync_created_xid", XID8OID, table);
     c->changed_xid = find_column(desc, "delta_sync_changed_xid", XID8OID, table);
+    c->pk = InvalidAttrNumber;
+    Oid pk_index = RelationGetPrimaryKeyIndex(rel);
+    if (OidIsValid(pk_index)) {
+        Relation idx = index_open(pk_index, AccessShareLock);
+        if (idx->rd_index->indnkeyatts == 1) c->pk = idx->rd_index->indkey.values[0];
+        index_close(idx, AccessShareLock);
+    }
+    if (c->pk == InvalidAttrNumber)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("tracked table \"%s\" no longer has a single-column primary key", table)));
+    Form_pg_attribute pk_attr = TupleDescAttr(desc, c->pk - 1);
+    c->pk_len = pk_attr->attlen;
+    c->pk_byval = pk_attr->attbyval;
     c->relid = RelationGetRelid(rel);
     return c;
 }
@@ -136,7 +155,18 @@ Datum stamp(FunctionCallInfo fcinfo) {
     } else {
         tuple = td->tg_newtuple;
         HeapTuple old = td->tg_trigtuple;
-        bool isnull;
+        bool isnull, new_isnull;
+        // Clients know a row by its key: a changed key would leave them a row nobody deletes.
+        Datum old_key = heap_getattr(old, c->pk, desc, &isnull);
+        Datum new_key = heap_getattr(tuple, c->pk, desc, &new_isnull);
+        if (isnull != new_isnull ||
+            (!isnull && !datumIsEqual(old_key, new_key, c->pk_byval, c->pk_len)))
+            ereport(ERROR,
+                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                     errmsg("cannot change the primary key of a row of tracked table \"%s\"",
+                            RelationGetRelationName(rel)),
+                     errhint("Delete the row and insert it with the new key, so that clients "
+                             "hear of both.")));
         cols[n] = c->created_xid;
         values[n] = heap_getattr(old, c->created_xid, desc, &isnull);
         nulls[n++] = isnull;

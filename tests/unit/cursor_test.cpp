@@ -65,6 +65,23 @@ BOOST_AUTO_TEST_CASE(visibility_follows_the_snapshot) {
     BOOST_TEST(!c.sees(1000));
 }
 
+BOOST_AUTO_TEST_CASE(meet_sees_only_what_both_see) {
+    Cursor a;
+    a.xmin = 100;
+    a.xmax = 120;
+    a.xip = {100, 105, 110};
+    Cursor b;
+    b.xmin = 108;
+    b.xmax = 130;
+    b.xip = {108, 115, 125};
+    Cursor m = delta_sync::meet(a, b);
+    for (std::uint64_t x = 90; x < 140; ++x)
+        BOOST_TEST_CONTEXT("xid " << x) { BOOST_TEST(m.sees(x) == (a.sees(x) && b.sees(x))); }
+    Cursor back;
+    BOOST_REQUIRE(decode_cursor(encode_cursor(m), back) == CursorError::none);
+    BOOST_TEST((back == m));
+}
+
 BOOST_AUTO_TEST_CASE(every_single_character_change_is_rejected) {
     for (std::size_t n : {0u, 3u, 64u}) {
         const std::string text = encode_cursor(sample(n));

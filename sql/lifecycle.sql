@@ -1,0 +1,40 @@
+-- What happens to a tracked table over its life besides rows changing: its primary key cannot be
+-- rewritten (clients know rows by it), and dropping it removes it from the registry.
+
+CREATE FUNCTION pg_temp.attempt(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; msg text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    RETURN st || ': ' || msg;
+END $$;
+
+CREATE TABLE keyed (id integer PRIMARY KEY, v text);
+INSERT INTO keyed VALUES (1, 'a'), (2, 'b');
+SELECT delta_sync.track('keyed');
+SELECT d->>'serverVersion' AS v FROM delta_since('keyed') d \gset
+
+-- A key change would deliver the row under its new key and never delete the old one.
+SELECT pg_temp.attempt($$UPDATE keyed SET id = 3 WHERE id = 1$$) AS change_key;
+-- Setting the key to itself is no change.
+SELECT pg_temp.attempt($$UPDATE keyed SET id = id, v = 'b!' WHERE id = 2$$) AS same_key;
+SELECT id, v FROM keyed ORDER BY id;
+-- The way to move a row: delete it and insert it again, so that clients hear of both.
+DELETE FROM keyed WHERE id = 1;
+INSERT INTO keyed VALUES (3, 'a');
+SELECT (SELECT array_agg(e->>'id') FROM json_array_elements(d->'created') e) AS created,
+       (SELECT array_agg(e->>'id') FROM json_array_elements(d->'updated') e) AS updated,
+       d->'deleted' AS deleted
+  FROM delta_since('keyed', :'v') d;
+
+-- Dropping tracked tables, directly or with their schema, takes them out of the registry.
+CREATE SCHEMA doomed;
+CREATE TABLE doomed.one (id integer PRIMARY KEY);
+SELECT delta_sync.track('doomed.one');
+SELECT 'keyed'::regclass::oid AS keyed_oid, 'doomed.one'::regclass::oid AS one_oid \gset
+SELECT count(*) AS registered_before FROM delta_sync.tracked WHERE relid::oid IN (:keyed_oid, :one_oid);
+DROP TABLE keyed;
+DROP SCHEMA doomed CASCADE;
+SELECT count(*) AS registered_after FROM delta_sync.tracked WHERE relid::oid IN (:keyed_oid, :one_oid);
