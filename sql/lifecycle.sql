@@ -38,3 +38,22 @@ SELECT count(*) AS registered_before FROM delta_sync.tracked WHERE relid::oid IN
 DROP TABLE keyed;
 DROP SCHEMA doomed CASCADE;
 SELECT count(*) AS registered_after FROM delta_sync.tracked WHERE relid::oid IN (:keyed_oid, :one_oid);
+
+-- ALTER TABLE can change rows without versioning them (a column added with a default): every
+-- older cursor resyncs; a cursor taken after the change works.
+CREATE TABLE shaped (id integer PRIMARY KEY, v text);
+INSERT INTO shaped VALUES (1, 'a');
+SELECT delta_sync.track('shaped');
+SELECT d->>'serverVersion' AS before_alter FROM delta_since('shaped') d \gset
+ALTER TABLE shaped ADD COLUMN colour text NOT NULL DEFAULT 'red';
+SELECT d->'fullResyncRequired' AS resync_after_alter FROM delta_since('shaped', :'before_alter') d;
+SELECT d->'created'->0->>'colour' AS colour, d->>'serverVersion' AS after_alter FROM delta_since('shaped') d \gset
+SELECT :'colour' AS colour;
+UPDATE shaped SET v = 'b';
+SELECT d->'fullResyncRequired' AS resync, json_array_length(d->'updated') AS updated
+  FROM delta_since('shaped', :'after_alter') d;
+-- Other DDL on the table (an index) does not.
+CREATE INDEX ON shaped (v);
+SELECT d->'fullResyncRequired' AS resync_after_index FROM delta_since('shaped', :'after_alter') d;
+SELECT delta_sync.untrack('shaped');
+DROP TABLE shaped;

@@ -31,3 +31,25 @@ COMMENT ON FUNCTION delta_sync._forget_dropped() IS
     'sql_drop event trigger: removes the registry rows of dropped tables';
 CREATE EVENT TRIGGER delta_sync_forget_dropped ON sql_drop
     EXECUTE FUNCTION delta_sync._forget_dropped();
+
+-- ---------------------------------------------------------------------------------------------
+-- Schema changes resync clients
+-- ---------------------------------------------------------------------------------------------
+
+-- ALTER TABLE can change every row without versioning any: a column added with a default, a type
+-- change, a rewrite (which, not being MVCC-safe, also shows a concurrent pull an empty table).
+-- Raising the horizon makes every cursor from before the change resync. Runs as the extension's
+-- owner (the registry's row-level security wants the table's owner, who may have handed ALTER
+-- rights to another role); it touches only rows of tables the command altered.
+CREATE FUNCTION delta_sync._schema_changed() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    UPDATE delta_sync.tracked t SET horizon = pg_current_xact_id()
+      FROM pg_event_trigger_ddl_commands() c
+     WHERE c.classid = 'pg_class'::regclass AND t.relid::oid = c.objid;
+END
+$fn$;
+COMMENT ON FUNCTION delta_sync._schema_changed() IS
+    'ddl_command_end event trigger: ALTER TABLE on a tracked table raises its horizon';
+CREATE EVENT TRIGGER delta_sync_schema_changed ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION delta_sync._schema_changed();
