@@ -2,6 +2,12 @@
 // in-progress xids, top-level and sub, are in subxip and xip is unused, and subxip may overflow.
 // pg_current_snapshot() reads xip only, so on a standby it reports running transactions as
 // finished: a cursor built from it would lose their changes. This file reads the struct itself.
+//
+// An overflowed recovery snapshot lacks subxids only: every running top-level xid is still in
+// subxip (XidInMVCCSnapshot maps a subxid to its top-level xid and then searches subxip for it).
+// Row versions are top-level xids, so the list is exact for them and is used as it is. A cursor
+// must never see less than the client holds either: a delta's rows are visible in the snapshot,
+// and a cursor that does not see a row's creation leaves the row's later deletion out.
 #include "snapshot_cursor.hpp"
 
 #include "boundary.hpp"
@@ -30,7 +36,7 @@ std::uint64_t widen(FullTransactionId next, TransactionId xid) {
 // Plain data copied out of PostgreSQL under the guard.
 struct RawSnapshot {
     std::uint64_t xmin, xmax, own_xid, next_xid, system_id;
-    bool recovery, overflowed, in_recovery;
+    bool recovery, in_recovery;
     int count;
     std::uint64_t* xids;  // palloc'd
 };
@@ -48,7 +54,6 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
         r.xmin = widen(next, snap->xmin);
         r.xmax = widen(next, snap->xmax);
         r.recovery = snap->takenDuringRecovery;
-        r.overflowed = snap->suboverflowed;
         FullTransactionId own = GetTopFullTransactionIdIfAny();
         r.own_xid = FullTransactionIdIsValid(own) ? U64FromFullTransactionId(own) : 0;
         const TransactionId* src = r.recovery ? snap->subxip : snap->xip;
@@ -65,20 +70,34 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
     c.system_id = raw.system_id;
     c.xmin = raw.xmin;
     c.xmax = raw.xmax;
-    if (raw.recovery && raw.overflowed) {
-        // The list of running xids is incomplete: claim nothing at or after xmin is visible.
-        // The next pull may re-deliver; it can never miss.
-        c.xmax = c.xmin;
-    } else {
-        for (int i = 0; i < raw.count; ++i)
-            if (raw.xids[i] >= c.xmin && raw.xids[i] < c.xmax) c.xip.push_back(raw.xids[i]);
-    }
+    // Not an xmin-only cursor when subxip overflowed: the rows of this response include rows
+    // created by xids at or after xmin, and a cursor blind to their creation would leave out
+    // their deletion later (the client keeps them for ever).
+    for (int i = 0; i < raw.count; ++i)
+        if (raw.xids[i] >= c.xmin && raw.xids[i] < c.xmax) c.xip.push_back(raw.xids[i]);
     // Our own uncommitted writes are left out of the response, so the cursor must keep our xid
     // in progress. The snapshot's xmin ignores our xid, which may therefore lie below it.
     if (own_xid != 0 && own_xid < c.xmax) {
         if (own_xid < c.xmin) c.xmin = own_xid;
         c.xip.push_back(own_xid);
     }
+    std::sort(c.xip.begin(), c.xip.end());
+    c.xip.erase(std::unique(c.xip.begin(), c.xip.end()), c.xip.end());
+    return c;
+}
+
+Cursor cursor_after_delta(const Cursor& now, const Cursor& since) {
+    // Visible in the result = visible in `now` or in `since`. Below the larger xmin one of them
+    // sees every xid; from the larger xmax on neither does; in between an xid stays in progress
+    // only when both leave it so (listed in progress by one, in progress or unborn in the other).
+    Cursor c;
+    c.system_id = now.system_id;
+    c.xmin = std::max(now.xmin, since.xmin);
+    c.xmax = std::max(now.xmax, since.xmax);
+    for (std::uint64_t x : since.xip)
+        if (x >= c.xmin && !now.sees(x)) c.xip.push_back(x);
+    for (std::uint64_t x : now.xip)
+        if (x >= c.xmin && x >= since.xmax) c.xip.push_back(x);
     std::sort(c.xip.begin(), c.xip.end());
     c.xip.erase(std::unique(c.xip.begin(), c.xip.end()), c.xip.end());
     return c;

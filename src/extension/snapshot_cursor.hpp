@@ -16,10 +16,18 @@ struct ServerClock {
 };
 
 // The statement's active snapshot as a cursor that never claims an xid is finished when it was
-// not: on a standby the in-progress xids are read from subxip (xip is empty there) and an
-// overflowed subxip falls back to an xmin-only cursor; the calling transaction's own xid, which a
-// snapshot never lists, is added as in progress. `own_xid` is set to that xid (0 if none).
+// not: on a standby the in-progress xids are read from subxip (xip is empty there; when it
+// overflowed it still lists every top-level xid, and row versions are top-level xids); the
+// calling transaction's own xid, which a snapshot never lists, is added as in progress.
+// `own_xid` is set to that xid (0 if none).
 Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid);
+
+// The cursor to hand back after answering `since` with a delta read from the snapshot `now`.
+// The client then holds what `since` saw plus that delta, so the cursor sees every xid that either
+// of them sees. `now` alone would be wrong whenever it lags `since` somewhere (a standby answering
+// a cursor from the primary, or one from a standby further ahead): the client would be told it
+// lacks rows it has, and their later deletion would be left out of its deltas.
+Cursor cursor_after_delta(const Cursor& now, const Cursor& since);
 
 enum class CursorFate {
     usable,
