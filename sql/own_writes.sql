@@ -15,26 +15,38 @@ SELECT delta_sync.track('tasks');
 INSERT INTO tasks VALUES (1, 'one'), (2, 'two'), (3, 'three');
 SELECT d->>'serverVersion' AS v0 FROM delta_since('tasks', NULL) d \gset
 
--- Insert, update and delete, then pull in the same transaction: none of the three is returned.
+-- Rows the transaction inserted, then a pull in the same transaction: they are left out, and
+-- the cursor keeps the transaction in progress, so after COMMIT the next pull delivers them.
 BEGIN;
-INSERT INTO tasks VALUES (4, 'four');
-UPDATE tasks SET title = 'one!' WHERE id = 1;
-DELETE FROM tasks WHERE id = 2;
+INSERT INTO tasks VALUES (4, 'four'), (8, 'eight');
 SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v0') d;
 SELECT d->>'serverVersion' AS v1 FROM delta_since('tasks', :'v0') d \gset
--- A full sync in the writing transaction leaves out the rows it wrote (1 and 4; 2 is deleted).
+-- A full sync in the writing transaction leaves them out too.
 SELECT e->>'id' AS id FROM delta_since('tasks', NULL) d, json_array_elements(d->'created') e ORDER BY 1;
-SELECT d->>'serverVersion' AS v1full FROM delta_since('tasks', NULL) d \gset
 COMMIT;
--- After COMMIT the cursors taken inside the transaction deliver its writes.
 SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v1') d;
--- That full sync hid rows 1 and 2, whose committed versions the client never got: its cursor
--- cannot claim them, so it asks for a resync (the delta cursor v1 can be precise instead).
-SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v1full') d;
-SELECT e->>'id' AS id, e->>'title' AS title FROM delta_since('tasks', :'v1') d, json_array_elements(d->'updated') e;
 -- ... exactly once.
 SELECT d->>'serverVersion' AS v2 FROM delta_since('tasks', :'v1') d \gset
 SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v2') d;
+
+-- Update and delete of existing rows, then a pull in the same transaction: left out as well, and
+-- with them their committed versions, which the transaction cannot see. Should it roll back, the
+-- client must still get those versions (own_writes_rollback), and no cursor can name them
+-- without forgetting rows the client holds: the next pull asks for a resync, committed or not.
+BEGIN;
+UPDATE tasks SET title = 'one!' WHERE id = 1;
+DELETE FROM tasks WHERE id = 2;
+INSERT INTO tasks VALUES (9, 'nine');
+SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v2') d;
+SELECT d->>'serverVersion' AS v2b FROM delta_since('tasks', :'v2') d \gset
+SELECT e->>'id' AS id FROM delta_since('tasks', NULL) d, json_array_elements(d->'created') e ORDER BY 1;
+SELECT d->>'serverVersion' AS v2full FROM delta_since('tasks', NULL) d \gset
+COMMIT;
+SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v2b') d;
+SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v2full') d;
+-- The client at v2 (which never pulled inside that transaction) gets it exactly.
+SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v2') d;
+SELECT d->>'serverVersion' AS v2 FROM delta_since('tasks', :'v2') d \gset
 
 -- A transaction that wrote only to another table: its xid is in its cursor, harmlessly.
 CREATE TABLE elsewhere (id integer PRIMARY KEY);
@@ -60,7 +72,7 @@ SAVEPOINT s;
 INSERT INTO tasks VALUES (7, 'seven');
 RELEASE SAVEPOINT s;
 SAVEPOINT t;
-UPDATE tasks SET title = 'three!' WHERE id = 3;
+INSERT INTO tasks VALUES (10, 'ten');
 SELECT pg_temp.summary(d) FROM delta_since('tasks', :'v6') d;
 SELECT d->>'serverVersion' AS v7 FROM delta_since('tasks', :'v6') d \gset
 RELEASE SAVEPOINT t;

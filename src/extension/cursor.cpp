@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <iterator>
 
 namespace delta_sync {
 
@@ -135,19 +134,21 @@ bool Cursor::sees(std::uint64_t xid) const noexcept {
     return !std::binary_search(xip.begin(), xip.end(), xid);
 }
 
-Cursor meet(const Cursor& a, const Cursor& b) {
-    Cursor m;
-    m.system_id = b.system_id;
-    m.xmin = std::min(a.xmin, b.xmin);
-    m.xmax = std::min(a.xmax, b.xmax);
-    if (m.xmax < m.xmin) m.xmax = m.xmin;
-    std::vector<std::uint64_t> both;
-    std::set_union(a.xip.begin(), a.xip.end(), b.xip.begin(), b.xip.end(), std::back_inserter(both));
-    for (std::uint64_t x : both)
-        if (x >= m.xmin && x < m.xmax) m.xip.push_back(x);
-    // Below the larger xmin, the side with the smaller xmin may still list xids in progress;
-    // those are in `both` already. Above it, anything either side lists is in progress.
-    return m;
+Cursor join(const Cursor& a, const Cursor& b) {
+    Cursor j;
+    j.system_id = b.system_id;
+    // Below the larger xmin one of them sees every xid; from the larger xmax on neither does.
+    j.xmin = std::max(a.xmin, b.xmin);
+    j.xmax = std::max(a.xmax, b.xmax);
+    // In between, an xid stays in progress only when neither sees it.
+    for (const Cursor* c : {&a, &b})
+        for (std::uint64_t x : c->xip)
+            if (x >= j.xmin && !a.sees(x) && !b.sees(x)) j.xip.push_back(x);
+    // xids at or above the smaller xmax are unborn for one side and in progress (listed) or
+    // visible for the other: only listed ones stay in progress, and those were added above.
+    std::sort(j.xip.begin(), j.xip.end());
+    j.xip.erase(std::unique(j.xip.begin(), j.xip.end()), j.xip.end());
+    return j;
 }
 
 std::string encode_cursor(const Cursor& cursor) {

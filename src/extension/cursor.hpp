@@ -40,9 +40,11 @@ enum class CursorError {
 // Longest text accepted: far more than any real snapshot needs, small enough to refuse junk fast.
 inline constexpr std::size_t max_cursor_text = 1 << 20;
 
-// The cursor that sees an xid only when both a and b see it: answering from it re-delivers what
-// either had not seen, and never skips anything. (Same system id as b.)
-Cursor meet(const Cursor& a, const Cursor& b);
+// The cursor that sees an xid when a or b sees it (system id of b). A delta answered from snapshot
+// b to a client at cursor a hands this back: the client holds what either saw. Handing back b
+// alone would forget what a lagging standby (b) has not replayed yet although the client got it
+// from the primary (a), and a cursor blind to a row's creation leaves the row's deletion out.
+Cursor join(const Cursor& a, const Cursor& b);
 
 std::string encode_cursor(const Cursor& cursor);
 CursorError decode_cursor(std::string_view text, Cursor& out);

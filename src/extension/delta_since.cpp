@@ -340,20 +340,19 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
         state->resync = true;
 
+    // The cursor handed back sees what the client's cursor saw and what this snapshot sees: the
+    // client holds both. (They differ when a lagging standby answers a cursor from the primary.)
+    if (!full_sync && !state->resync) state->server_version = encode_cursor(join(since, now));
+
     // Rows this transaction rewrote are left out (they are its uncommitted writes), and so are
     // their committed versions, which it cannot see. Should it roll back, those versions must
-    // still reach the client: answer with a cursor that does not claim them. After a delta that
-    // is the meet of the client's cursor and ours (the next pull re-delivers what changed since
-    // the older one); after a full sync there is no older cursor, so the next pull resyncs.
+    // still reach the client, but no cursor can name them without also forgetting rows the client
+    // does hold: answer with one below the table's horizon, so the next pull resyncs.
     if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
-        Cursor safer;
-        if (full_sync) {
-            safer.system_id = clock.system_id;
-            safer.xmin = safer.xmax = reg.horizon;
-        } else {
-            safer = meet(since, now);
-        }
-        state->server_version = encode_cursor(safer);
+        Cursor resync_next;
+        resync_next.system_id = clock.system_id;
+        resync_next.xmin = resync_next.xmax = reg.horizon;
+        state->server_version = encode_cursor(resync_next);
     }
 
     Scan& scan = state->scan;

@@ -86,23 +86,6 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
     return c;
 }
 
-Cursor cursor_after_delta(const Cursor& now, const Cursor& since) {
-    // Visible in the result = visible in `now` or in `since`. Below the larger xmin one of them
-    // sees every xid; from the larger xmax on neither does; in between an xid stays in progress
-    // only when both leave it so (listed in progress by one, in progress or unborn in the other).
-    Cursor c;
-    c.system_id = now.system_id;
-    c.xmin = std::max(now.xmin, since.xmin);
-    c.xmax = std::max(now.xmax, since.xmax);
-    for (std::uint64_t x : since.xip)
-        if (x >= c.xmin && !now.sees(x)) c.xip.push_back(x);
-    for (std::uint64_t x : now.xip)
-        if (x >= c.xmin && x >= since.xmax) c.xip.push_back(x);
-    std::sort(c.xip.begin(), c.xip.end());
-    c.xip.erase(std::unique(c.xip.begin(), c.xip.end()), c.xip.end());
-    return c;
-}
-
 CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon) {
     if (cursor.system_id != clock.system_id) return CursorFate::other_cluster;
     // A standby behind the primary that issued the cursor is merely lagging: answering from its

@@ -22,13 +22,6 @@ struct ServerClock {
 // `own_xid` is set to that xid (0 if none).
 Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid);
 
-// The cursor to hand back after answering `since` with a delta read from the snapshot `now`.
-// The client then holds what `since` saw plus that delta, so the cursor sees every xid that either
-// of them sees. `now` alone would be wrong whenever it lags `since` somewhere (a standby answering
-// a cursor from the primary, or one from a standby further ahead): the client would be told it
-// lacks rows it has, and their later deletion would be left out of its deltas.
-Cursor cursor_after_delta(const Cursor& now, const Cursor& since);
-
 enum class CursorFate {
     usable,
     other_cluster,      // different system identifier

@@ -65,21 +65,32 @@ BOOST_AUTO_TEST_CASE(visibility_follows_the_snapshot) {
     BOOST_TEST(!c.sees(1000));
 }
 
-BOOST_AUTO_TEST_CASE(meet_sees_only_what_both_see) {
-    Cursor a;
-    a.xmin = 100;
-    a.xmax = 120;
-    a.xip = {100, 105, 110};
-    Cursor b;
-    b.xmin = 108;
-    b.xmax = 130;
-    b.xip = {108, 115, 125};
-    Cursor m = delta_sync::meet(a, b);
-    for (std::uint64_t x = 90; x < 140; ++x)
-        BOOST_TEST_CONTEXT("xid " << x) { BOOST_TEST(m.sees(x) == (a.sees(x) && b.sees(x))); }
-    Cursor back;
-    BOOST_REQUIRE(decode_cursor(encode_cursor(m), back) == CursorError::none);
-    BOOST_TEST((back == m));
+BOOST_AUTO_TEST_CASE(join_sees_what_either_sees) {
+    // Every relative placement of two snapshots' windows, checked xid by xid.
+    const std::vector<std::pair<Cursor, Cursor>> cases = [] {
+        std::vector<std::pair<Cursor, Cursor>> v;
+        auto make = [](std::uint64_t xmin, std::uint64_t xmax, std::vector<std::uint64_t> xip) {
+            Cursor c;
+            c.xmin = xmin;
+            c.xmax = xmax;
+            c.xip = std::move(xip);
+            return c;
+        };
+        v.push_back({make(100, 120, {100, 105, 110}), make(108, 130, {108, 115, 125})});
+        v.push_back({make(108, 130, {108, 115, 125}), make(100, 120, {100, 105, 110})});
+        v.push_back({make(100, 100, {}), make(90, 140, {90, 100, 139})});
+        v.push_back({make(100, 110, {100, 101}), make(100, 110, {101, 102})});
+        v.push_back({make(50, 60, {55}), make(100, 120, {100, 119})});  // disjoint windows
+        return v;
+    }();
+    for (const auto& [a, b] : cases) {
+        Cursor j = delta_sync::join(a, b);
+        for (std::uint64_t x = 40; x < 150; ++x)
+            BOOST_TEST_CONTEXT("xid " << x) { BOOST_TEST(j.sees(x) == (a.sees(x) || b.sees(x))); }
+        Cursor back;
+        BOOST_REQUIRE(decode_cursor(encode_cursor(j), back) == CursorError::none);
+        BOOST_TEST((back == j));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(every_single_character_change_is_rejected) {
