@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== building and installing delta_sync"
+echo "== building and installing delta_sync, and building the delta-sync client"
 make -s -j"$(nproc)" >/dev/null && make -s install >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target delta-sync >/dev/null
 
 work=$(mktemp -d /tmp/delta_sync_demo.XXXXXX)
 trap 'tests/cluster.sh stop "$work/pg"; rm -rf "$work"' EXIT
@@ -79,7 +81,7 @@ sql -c "UPDATE products SET stock = stock + 1"
 sql -c "SELECT * FROM delta_since('products', '$v3', max_changes => 2)" | show
 
 if [ -x build/delta-sync ]; then
-  step "the delta-sync client keeps a SQLite replica in sync"
+  step "the delta-sync client keeps a SQLite replica in sync (build/delta-sync)"
   build/delta-sync pull products --replica "$work/replica.db"
   sql -c "INSERT INTO products VALUES (5, 'Dosing funnel', 9.90, 40); UPDATE products SET stock = 0 WHERE id = 4"
   build/delta-sync pull products --replica "$work/replica.db"
