@@ -1,6 +1,7 @@
 // Rows of a tracked table as JSON objects, byte for byte what to_json(row) gives for them minus
 // the extension's internal columns — without calling to_json per row: each column's category and
-// output function are looked up once per call, and each value is written in one pass.
+// output function are looked up once per call, each row is deformed once, each value is written in
+// one pass, and what output functions allocate is freed row by row (a scratch context).
 //
 // PostgreSQL-facing, plain-data code: every function here may raise a PostgreSQL error and so must
 // run inside pg_guard() (see boundary.hpp); nothing here owns a destructor.
@@ -26,21 +27,31 @@ enum class JsonKind {
     jsonb,     // jsonb's text form, unquoted
     text,      // text, varchar: the bytes, escaped
     other,     // the type's output function, escaped
+    array,     // an array of any of the above: [...] as array_to_json() nests it
 };
 
 struct ColumnCodec {
     char* key;          // "\"name\":" already escaped, with a leading ',' unless first
     int key_len;
     JsonKind kind;
-    Oid base_type;      // for datetime
+    Oid base_type;      // for datetime, integer; for array, the element type
     FmgrInfo output;    // for number, jsonb, other
+    bool fast_datetime;    // for datetime: timestamps written here (see encode_timestamp)
+    const void* fast_tz;   //   valid while the session time zone is still this one
+    long gmtoff;           //   its one and only UTC offset, in seconds
+    ColumnCodec* element;  // for array: how each element is written
+    int16 elem_len;        // for array: the element type's storage
+    bool elem_byval;
+    char elem_align;
+    MemoryContext scratch;  // first codec only: what encoding a row allocates, reset per row
 };
 
 // The kind of a column of type `type`, and whether the query must pass it through to_json()
-// (arrays, composites and types of extensions, whose casts to json only to_json knows).
+// (composites, types of extensions, whose casts to json only to_json knows, and arrays of those).
 JsonKind json_kind_of(Oid type, bool& needs_sql_to_json);
 
-// Fills `codec` for a column called `name` of type `type`, allocating in the current context.
+// Fills `codec` for a column called `name` of type `type`, allocating in the current context
+// (which must live as long as the codec: the first codec's scratch context is created there).
 void init_codec(ColumnCodec& codec, const char* name, Oid type, JsonKind kind, bool first);
 
 // Appends one value (never NULL) as to_json() writes it.
