@@ -16,6 +16,8 @@ import sys
 
 import psycopg2
 
+sys.dont_write_bytecode = True  # no tests/__pycache__ from importing pgcluster
+
 import pgcluster
 from pgcluster import fail
 

@@ -31,6 +31,8 @@ import threading
 import time
 
 import psycopg2
+
+sys.dont_write_bytecode = True  # no tests/__pycache__ from importing pgcluster
 import psycopg2.errors
 
 import pgcluster
@@ -395,7 +397,8 @@ def random_run(primary, standby):
             elif mode < 0.22:
                 client.pull(pconn, "primary", page_size=rng.choice([5, 40]))
             elif mode < 0.30 and heal:
-                client.pull(sconn, "standby", max_changes=rng.choice([1, 3]))  # forces resyncs
+                time.sleep(0.3)  # lets a few changes pile up, more than max_changes
+                client.pull(sconn, "standby", max_changes=1)  # forces resyncs
             elif mode < 0.55:
                 client.pull(sconn, "standby", page_size=rng.choice([1, 7, 50]))
             else:
