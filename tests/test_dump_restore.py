@@ -117,6 +117,50 @@ def check_copy(cluster, db, source_rows, source_registry):
           f"writes after the restore: {got}; untrack and track work")
 
 
+def check_younger_cluster(source, port):
+    """A dump restored into another cluster whose xid counter is far behind the source's: the
+    restored versions must become this cluster's, so that a client's deltas after a full sync are
+    exact instead of counting every row as changed (and resyncing at max_changes) until the
+    target's xids catch up."""
+    conn = source.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE delta_sync_dump_old")
+    conn.close()
+    conn = source.connect("delta_sync_dump_old")
+    with conn.cursor() as cur:
+        cur.execute("""CREATE PROCEDURE burn(n integer) LANGUAGE plpgsql AS $$
+                       BEGIN FOR i IN 1 .. n LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$""")
+        cur.execute("CALL burn(3000)")
+        cur.execute("CREATE EXTENSION delta_sync")
+        cur.execute("CREATE TABLE items (id integer PRIMARY KEY, v text)")
+        cur.execute("INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 30) g")
+        cur.execute("SELECT delta_sync.track('items', max_changes => 10)")
+        cur.execute("UPDATE items SET v = 'changed' WHERE id <= 5")
+        cur.execute("SELECT updated_at::text FROM items WHERE id = 1")
+        updated_at = cur.fetchone()[0]
+    conn.close()
+    dump = os.path.join(os.path.dirname(source.data), "old.dump")
+    source.bin("pg_dump", "-d", "delta_sync_dump_old", "-Fc", "-f", dump)
+
+    young = pgcluster.start_primary("dump_restore_young", port)
+    young.query("CREATE DATABASE restored")
+    young.bin("pg_restore", "-d", "restored", "--exit-on-error", dump)
+    future = young.value("SELECT count(*) FROM items WHERE delta_sync_changed_xid > pg_current_xact_id() "
+                         "OR delta_sync_created_xid > pg_current_xact_id()", dbname="restored")
+    if future:
+        fail(f"younger cluster: {future} restored rows keep versions from the source's future")
+    if young.value("SELECT updated_at::text FROM items WHERE id = 1", dbname="restored") != updated_at:
+        fail("younger cluster: the restore changed updated_at")
+    doc = docs(young, "restored", "items")[0]
+    cursor = doc["serverVersion"]
+    young.query("UPDATE items SET v = 'after' WHERE id IN (7, 8)", dbname="restored")
+    got = summary(docs(young, "restored", "items", cursor)[0])
+    if got != "created [] updated [7, 8] deleted [] resync false":
+        fail(f"younger cluster: the delta after a full sync and two updates is: {got}")
+    print(f"younger cluster (source xids +3000): restored versions rebased, updated_at kept; "
+          f"delta after a full sync: {got}")
+
+
 def got_registry(cluster, db):
     return ", ".join(f"{t} (max_changes {m})" for t, m in registry(cluster, db))
 
@@ -160,6 +204,7 @@ def main():
         for db in ("delta_sync_dump_custom", "delta_sync_dump_plain"):
             note_source_cursor(cluster, db, before_dump, after_dump)
             check_copy(cluster, db, source_rows, source_registry)
+        check_younger_cluster(cluster, PORT + 1)
     finally:
         pgcluster.stop_all()
     return 0

@@ -53,3 +53,47 @@ COMMENT ON FUNCTION delta_sync._schema_changed() IS
     'ddl_command_end event trigger: ALTER TABLE on a tracked table raises its horizon';
 CREATE EVENT TRIGGER delta_sync_schema_changed ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION delta_sync._schema_changed();
+
+-- ---------------------------------------------------------------------------------------------
+-- Restored tables get versions of this cluster
+-- ---------------------------------------------------------------------------------------------
+
+-- pg_dump carries the version columns, xids of the cluster the data came from. Restored into a
+-- cluster whose xid counter is behind, rows would look changed by transactions that have not
+-- happened yet and be counted in every delta until the counter caught up. pg_restore loads the
+-- data (and the registry, a configuration table) before it creates the triggers, so when the
+-- stamp trigger is created on a table the registry already lists, this is a restore: versions
+-- beyond the restoring transaction become the restoring transaction, without touching
+-- updated_at (the UPDATE runs with session_replication_role = replica so no trigger fires), and
+-- the horizon makes every older cursor resync. track() registers a table only after creating its
+-- triggers, so it never gets here.
+CREATE FUNCTION delta_sync._restamp_restored() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    rel regclass;
+    me xid8 := pg_current_xact_id();
+    role_before text := current_setting('session_replication_role');
+BEGIN
+    FOR rel IN
+        SELECT tg.tgrelid::regclass
+          FROM pg_event_trigger_ddl_commands() c
+          JOIN pg_trigger tg ON c.classid = 'pg_trigger'::regclass AND tg.oid = c.objid
+          JOIN delta_sync.tracked k ON k.relid::oid = tg.tgrelid
+         WHERE tg.tgname = 'delta_sync_stamp'
+    LOOP
+        PERFORM set_config('session_replication_role', 'replica', true);
+        EXECUTE format('UPDATE ONLY %s SET
+                delta_sync_created_xid = CASE WHEN delta_sync_created_xid > $1 THEN $1
+                                              ELSE delta_sync_created_xid END,
+                delta_sync_changed_xid = CASE WHEN delta_sync_changed_xid > $1 THEN $1
+                                              ELSE delta_sync_changed_xid END
+              WHERE delta_sync_changed_xid > $1 OR delta_sync_created_xid > $1', rel) USING me;
+        PERFORM set_config('session_replication_role', role_before, true);
+        UPDATE delta_sync.tracked SET horizon = me WHERE relid = rel;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION delta_sync._restamp_restored() IS
+    'ddl_command_end event trigger: a restored tracked table gets versions of this cluster';
+CREATE EVENT TRIGGER delta_sync_restamp_restored ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION delta_sync._restamp_restored();
