@@ -30,7 +30,8 @@ void Progress::add(long rows) {
 }
 
 void Progress::finish() {
-    if (!enabled_) return;
+    // A pull too quick to have drawn anything leaves no trace.
+    if (!enabled_ || !drawn_) return;
     draw(true);
     std::fputc('\n', stderr);
     drawn_ = false;

@@ -119,7 +119,7 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
                           const TableInfo& info, TableUpdate& update,
                           const DeltaRequest& request, PullReport& report, std::string& version) {
     bool full = !request.since;
-    Progress progress(info.replica.name, full ? info.estimated_rows : -1, options_.progress && full);
+    Progress progress(info.replica.name, full ? info.estimated_rows : -1, options_.progress);
     DeltaStream stream(tx, function, info, request);
     version.clear();
     while (auto document = stream.next()) {

@@ -30,7 +30,11 @@ ReplicaComparison::ReplicaComparison(Replica& replica, ReplicaTable table)
     if (table_exists_) columns_ = replica.columns(table_.name);
     // Keys seen on the server, to find the replica's extra rows at the end without holding
     // every key in memory.
-    db_.exec("CREATE TEMP TABLE IF NOT EXISTS _delta_sync_seen (k PRIMARY KEY)");
+    // Declared like the replica's key, so that comparing the two applies no affinity and the
+    // key's index serves the look-up.
+    const char* key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
+    db_.exec("DROP TABLE IF EXISTS temp._delta_sync_seen");
+    db_.exec(std::string("CREATE TEMP TABLE _delta_sync_seen (k") + key_type + " PRIMARY KEY)");
     seen_ = Statement(db_, "INSERT OR IGNORE INTO temp._delta_sync_seen (k) VALUES (?)");
 }
 
@@ -107,13 +111,15 @@ DiffSummary ReplicaComparison::finish() {
         Statement count(db_, "SELECT count(*) FROM " + t);
         count.step();
         summary_.replica_rows = count.column_int(0);
-        Statement extra(db_, "SELECT " + k + " FROM " + t +
-                                 " WHERE NOT EXISTS (SELECT 1 FROM temp._delta_sync_seen s WHERE s.k = " +
-                                 t + "." + k + ")");
-        while (extra.step()) {
-            ++summary_.extra;
-            note(table_.primary_key + " " + client::describe(extra.column(0)) +
-                 " is in the replica only");
+        // Keys are unique on both sides: every replica row the server did not match is extra.
+        summary_.extra = summary_.replica_rows - (summary_.server_rows - summary_.missing);
+        if (summary_.extra > 0) {
+            Statement extra(db_, "SELECT " + k + " FROM " + t +
+                                     " WHERE NOT EXISTS (SELECT 1 FROM temp._delta_sync_seen s "
+                                     "WHERE s.k = " + t + "." + k + ") LIMIT 3");
+            while (extra.step())
+                note(table_.primary_key + " " + client::describe(extra.column(0)) +
+                     " is in the replica only");
         }
     }
     return summary_;
