@@ -36,7 +36,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 PAGE_SIZE = int(os.environ.get("BENCH_PAGE_SIZE", "10000"))
 WRITE_ROWS = int(os.environ.get("BENCH_WRITE_ROWS", "1000000"))
 PGBENCH_ROWS = 100000  # fixed by pgbench_*.sql
-PGBENCH_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", "15"))
+PGBENCH_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", "10"))
 PGBENCH_CLIENTS = 8
 CHANGES = 100
 MANY_CHANGES = 300000  # change_many touches 3 rows in 10
@@ -293,48 +293,103 @@ def bench_refuse(db, res):
         changed, res["refuse"]["vs_seq_scan"]["median"], res["refuse"]["seed_vs_seq_scan"]["median"]))
 
 
+# The trigger functions as they would be without their SET search_path clause (a proposed change,
+# see analysis.md): a function with SET clauses runs through fmgr_security_definer(), which saves,
+# sets and restores the GUC on every call, i.e. on every row.
+NO_SET = ("ALTER FUNCTION delta_sync._stamp() RESET search_path; "
+          "ALTER FUNCTION delta_sync._after_statement() RESET search_path")
+WITH_SET = ("ALTER FUNCTION delta_sync._stamp() SET search_path = pg_catalog, pg_temp; "
+            "ALTER FUNCTION delta_sync._after_statement() SET search_path = pg_catalog, pg_temp")
+
+
 def bench_writes(db, res):
     """Bulk UPDATE of every row: tracked vs moddatetime, PL/pgSQL and no trigger."""
-    variants = ["tracked", "moddatetime", "plpgsql", "none"]
+    variants = ["tracked", "moddatetime", "plpgsql", "none", "tracked_no_set"]
 
     def one(v):
+        table = "tracked" if v == "tracked_no_set" else v
+
         def f():
-            db.run("VACUUM w_%s" % v)
+            db.run("VACUUM w_%s" % table)
             db.run("CHECKPOINT")
-            return db.timed(sql("bulk_" + v))
+            if v == "tracked_no_set":
+                db.run(NO_SET)
+            try:
+                return db.timed(sql("bulk_" + table))
+            finally:
+                if v == "tracked_no_set":
+                    db.run(WITH_SET)
         return f
 
-    for v in variants:  # one untimed round: every table gets its first round of dead rows alike
+    for v in variants[:4]:  # one untimed round: every table gets its first round of dead rows alike
         one(v)()
     s = interleaved(RUNS, {v: one(v) for v in variants})
     res["writes"] = {"rows": WRITE_ROWS, "seconds": {k: summary(v) for k, v in s.items()},
                      "vs_moddatetime": summary(ratios(s, "tracked", "moddatetime")),
                      "vs_none": summary(ratios(s, "tracked", "none")),
                      "vs_plpgsql": summary(ratios(s, "tracked", "plpgsql")),
-                     "moddatetime_vs_none": summary(ratios(s, "moddatetime", "none"))}
-    log("bulk update ÷ moddatetime %.2f, ÷ no trigger %.2f" % (
-        res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"]))
+                     "moddatetime_vs_none": summary(ratios(s, "moddatetime", "none")),
+                     "no_set_vs_moddatetime": summary(ratios(s, "tracked_no_set", "moddatetime")),
+                     "no_set_vs_none": summary(ratios(s, "tracked_no_set", "none"))}
+    log("bulk update ÷ moddatetime %.2f, ÷ no trigger %.2f (without SET search_path: %.2f, %.2f)" % (
+        res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"],
+        res["writes"]["no_set_vs_moddatetime"]["median"], res["writes"]["no_set_vs_none"]["median"]))
+
+
+def pgbench(script, seconds, sample_waits=False):
+    """TPS of one pgbench run; with sample_waits, also what its backends were waiting on."""
+    argv = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2",
+            "-T", str(seconds), "-f", os.path.join(HERE, script)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waits = {}
+    if sample_waits:
+        watcher = Db()
+        time.sleep(1)
+        while p.poll() is None:
+            rows = watcher.run("SELECT coalesce(wait_event_type || ':' || wait_event, 'running (CPU)') "
+                               "FROM pg_stat_activity WHERE application_name = 'pgbench' "
+                               "AND state <> 'idle'")
+            for (w,) in rows:
+                waits[w] = waits.get(w, 0) + 1
+            time.sleep(0.01)
+        watcher.conn.close()
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise RuntimeError("pgbench failed: " + err.strip()[-500:])
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    return float(m.group(1)), waits
 
 
 def bench_pgbench(db, res):
-    """8 pgbench clients of single-row updates by random id, tracked vs untracked table."""
+    """8 pgbench clients of single-row updates by random id, tracked vs untracked table; and the
+    tracked table with its NOTIFY trigger disabled, to show what the per-commit NOTIFY costs."""
     def one(kind):
         def f():
-            db.run("VACUUM pg_%s" % kind)
+            table = "untracked" if kind == "untracked" else "tracked"
+            db.run("VACUUM pg_%s" % table)
             db.run("CHECKPOINT")
-            out = subprocess.run(
-                ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2",
-                 "-T", str(PGBENCH_SECONDS), "-f", os.path.join(HERE, "pgbench_%s.sql" % kind)],
-                check=True, capture_output=True, text=True).stdout
-            m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
-            return float(m.group(1))
+            if kind == "tracked_no_notify":
+                db.run("ALTER TABLE pg_tracked DISABLE TRIGGER delta_sync_notify")
+            try:
+                return pgbench("pgbench_%s.sql" % table, PGBENCH_SECONDS)[0]
+            finally:
+                if kind == "tracked_no_notify":
+                    db.run("ALTER TABLE pg_tracked ENABLE ALWAYS TRIGGER delta_sync_notify")
         return f
 
-    s = interleaved(RUNS, {"tracked": one("tracked"), "untracked": one("untracked")})
+    s = interleaved(RUNS, {k: one(k) for k in ("tracked", "untracked", "tracked_no_notify")})
+    db.run("VACUUM pg_tracked")
+    _, waits = pgbench("pgbench_tracked.sql", 6, sample_waits=True)  # untimed: where time goes
+    total = sum(waits.values()) or 1
     res["pgbench"] = {"clients": PGBENCH_CLIENTS, "seconds_per_run": PGBENCH_SECONDS,
                       "rows": PGBENCH_ROWS, "tps": {k: summary(v) for k, v in s.items()},
-                      "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked"))}
-    log("pgbench tracked ÷ untracked TPS %.3f" % res["pgbench"]["tracked_vs_untracked"]["median"])
+                      "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked")),
+                      "no_notify_vs_untracked": summary(ratios(s, "tracked_no_notify", "untracked")),
+                      "tracked_wait_events": sorted(((k, v / total) for k, v in waits.items()),
+                                                    key=lambda kv: -kv[1])[:6]}
+    log("pgbench tracked ÷ untracked TPS %.3f (NOTIFY trigger disabled: %.3f)" % (
+        res["pgbench"]["tracked_vs_untracked"]["median"],
+        res["pgbench"]["no_notify_vs_untracked"]["median"]))
 
 
 def timed_process(argv):

@@ -130,15 +130,25 @@ def context_lines(res):
               "|---|---|---|---|",
               "| %s | %s | %s | %s |" % (ms(sec["tracked"]), ms(sec["moddatetime"]), ms(sec["plpgsql"]),
                                         ms(sec["none"])), "",
-              "Ratios: tracked ÷ PL/pgSQL %s; moddatetime ÷ no trigger %s." % (
-                  fig(w["vs_plpgsql"]), fig(w["moddatetime_vs_none"])), ""]
+              "Ratios: tracked ÷ PL/pgSQL %s; moddatetime ÷ no trigger %s (the floor for any "
+              "row trigger: moddatetime does nothing but set one column)." % (
+                  fig(w["vs_plpgsql"]), fig(w["moddatetime_vs_none"])), "",
+              "Proposed change (analysis.md), measured in the same runs: the trigger functions without "
+              "their `SET search_path` clause: %s per statement, ÷ moddatetime %s, ÷ no trigger %s." % (
+                  ms(sec["tracked_no_set"]), fig(w["no_set_vs_moddatetime"]), fig(w["no_set_vs_none"])), ""]
     p = res.get("pgbench")
     if p:
         L += ["### pgbench, %d clients, %d s per run, %d rows" % (p["clients"], p["seconds_per_run"], p["rows"]),
               "", "- tracked: %.0f TPS (%.0f–%.0f)" % (p["tps"]["tracked"]["median"], p["tps"]["tracked"]["min"],
                                                     p["tps"]["tracked"]["max"]),
               "- untracked: %.0f TPS (%.0f–%.0f)" % (p["tps"]["untracked"]["median"],
-                                                     p["tps"]["untracked"]["min"], p["tps"]["untracked"]["max"]), ""]
+                                                     p["tps"]["untracked"]["min"], p["tps"]["untracked"]["max"]),
+              "- tracked with its NOTIFY trigger disabled: %.0f TPS (%.0f–%.0f); ÷ untracked %s" % (
+                  p["tps"]["tracked_no_notify"]["median"], p["tps"]["tracked_no_notify"]["min"],
+                  p["tps"]["tracked_no_notify"]["max"], fig(p["no_notify_vs_untracked"])),
+              "- what the tracked run's backends were doing (pg_stat_activity sampled every 10 ms "
+              "during an extra run): " + ", ".join("%s %.0f%%" % (k, v * 100) for k, v in p["tracked_wait_events"]),
+              ""]
     c = res.get("client", {})
     if c and "not_measured" not in c:
         L += ["### Client first sync", "",
