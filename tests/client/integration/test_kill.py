@@ -1,0 +1,129 @@
+"""kill -9 in the middle of a first sync and of a big delta, then a rerun: the replica equals the
+server. After each kill the replica must be exactly as before the pull (same rows, same cursor):
+never half applied. The pull is watched through a pseudo-terminal, where it draws its progress,
+so the kill provably lands while pages are still being applied; a few more kills land at random
+moments, each leaving the replica either as before or as after that pull."""
+import os
+import pty
+import random
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from clientlib import (BINARY, assert_replica_equals, check, create_products, cursor_of,  # noqa: E402
+                       database, replica_fingerprint, require_server, run, scratch_dir, sql)
+
+require_server()
+work = scratch_dir("kill")
+replica = os.path.join(work, "replica.db")
+PROGRESS = re.compile(rb"\r[^\r:]+: ([\d,]+) rows")
+
+
+def kill_when(args, dsn, rows_at_least, rows_below):
+    """Runs a pull with stderr on a terminal; SIGKILLs it once its progress shows at least
+    rows_at_least (and fewer than rows_below) rows applied. True when it was killed there."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([BINARY] + args + ["--dsn", dsn], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    killed = False
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and not killed:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the pull ended and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            counts = PROGRESS.findall(seen)
+            if counts:
+                rows = int(counts[-1].replace(b",", b""))
+                if rows_at_least <= rows < rows_below:
+                    proc.send_signal(signal.SIGSTOP)  # frozen where it stands, then killed
+                    killed = proc.poll() is None
+                    proc.kill()
+    finally:
+        if proc.poll() is None and not killed:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        os.close(master)
+    return killed and proc.returncode == -signal.SIGKILL
+
+
+def replica_tables(path):
+    db = sqlite3.connect(path)
+    try:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    finally:
+        db.close()
+
+
+def kill_after(args, dsn, seconds):
+    proc = subprocess.Popen([BINARY] + args + ["--dsn", dsn], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    proc.kill()
+    proc.wait()
+
+
+with database("kill") as (dsn, conn):
+    total = 200000
+    create_products(conn, total, max_changes=1000000)
+    pull = ["pull", "products", "--replica", replica, "--page-size", "1000"]
+
+    # First sync, killed at 10%, 50% and 80% of its rows: nothing of it may remain.
+    for fraction in (0.1, 0.5, 0.8):
+        check(kill_when(pull, dsn, int(total * fraction), int(total * 0.9)),
+              "the first sync was not killed mid-way at %d%%" % (fraction * 100))
+        check(cursor_of(replica) is None, "a killed first sync stored a cursor")
+        check(replica_tables(replica) <= {"_delta_sync_state"},
+              "a killed first sync left tables behind: %s" % replica_tables(replica))
+    started = time.time()
+    run(pull, dsn)
+    first_sync_seconds = time.time() - started
+    check(assert_replica_equals(conn, replica) == total, "row count after the rerun")
+    run(["diff", "products", "--replica", replica], dsn)
+
+    # A big delta: 150,000 rows changed, killed at three points while pages are applied.
+    before = replica_fingerprint(replica)
+    cursor_before = cursor_of(replica)
+    sql(conn, "UPDATE products SET stock = stock + 1000, name = name || ' v2' WHERE id <= 150000")
+    sql(conn, "DELETE FROM products WHERE id > 195000")
+    for rows in (15000, 75000, 120000):
+        check(kill_when(pull, dsn, rows, 150000), "the delta was not killed mid-way at %d rows" % rows)
+        check(cursor_of(replica) == cursor_before, "a killed delta moved the cursor")
+        check(replica_fingerprint(replica) == before, "a killed delta changed rows")
+
+    # Kills at random moments of a delta: the replica is always before or after, never between.
+    rng = random.Random(int(os.environ.get("DELTA_SYNC_SEED", "4")))
+    outcomes = []
+    for _ in range(4):
+        kill_after(pull, dsn, rng.uniform(0, 3 * first_sync_seconds))
+        outcomes.append(replica_fingerprint(replica))
+    run(pull, dsn)
+    after = replica_fingerprint(replica)
+    check(after[0] != before[0] and after[1] != before[1], "the rerun applied the delta")
+    for rows, cursor in outcomes:
+        # Before: old rows, old cursor. After: new rows with a newer cursor (a later idle pull
+        # moves the cursor on, so only the rows are compared).
+        check((rows, cursor) == before or (rows == after[0] and cursor not in (None, before[1])),
+              "a random kill left the replica between two states")
+    assert_replica_equals(conn, replica)
+    run(["diff", "products", "--replica", replica], dsn)
+    print("ok: random kills after %s: %s" % (
+        "first sync of %.1fs" % first_sync_seconds,
+        ", ".join("before" if o == before else "after" for o in outcomes)))
