@@ -34,11 +34,21 @@ struct CommandSpec {
 
 const std::vector<CommandSpec>& commands() {
     static const std::vector<CommandSpec> specs = {
-        {"pull", 1, -1,
-         {{"replica", true}, {"watch", false}, {"page-size", true}, {"poll-interval", true},
-          {"quiet", false}, {"dsn", true}},
+        {"pull",
+         1,
+         -1,
+         {{"replica", true},
+          {"watch", false},
+          {"page-size", true},
+          {"poll-interval", true},
+          {"quiet", false},
+          {"dsn", true}},
          {"replica"}},
-        {"get", 1, 1, {{"since", true}, {"max-changes", true}, {"page-size", true}, {"dsn", true}}, {}},
+        {"get",
+         1,
+         1,
+         {{"since", true}, {"max-changes", true}, {"page-size", true}, {"dsn", true}},
+         {}},
         {"diff", 1, 1, {{"replica", true}, {"page-size", true}, {"dsn", true}}, {"replica"}},
         {"track", 1, 1, {{"max-changes", true}, {"dsn", true}}, {}},
         {"untrack", 1, 1, {{"dsn", true}}, {}},
@@ -127,14 +137,14 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
         } else if (!opt->takes_value && inline_value) {
             throw UsageError(cl.command + ": --" + name + " takes no value");
         }
-        if (cl.options.count(name))
-            throw UsageError(cl.command + ": --" + name + " given twice");
+        if (cl.options.count(name)) throw UsageError(cl.command + ": --" + name + " given twice");
         cl.options[name] = value;
     }
     if (static_cast<int>(cl.tables.size()) < spec->min_tables)
         throw UsageError(cl.command + ": which table? (try delta-sync " + cl.command + " --help)");
     if (spec->max_tables >= 0 && static_cast<int>(cl.tables.size()) > spec->max_tables)
-        throw UsageError(cl.command + ": unexpected argument '" + cl.tables[spec->max_tables] + "'");
+        throw UsageError(cl.command + ": unexpected argument '" + cl.tables[spec->max_tables] +
+                         "'");
     for (const char* r : spec->required)
         if (!cl.has(r)) throw UsageError(cl.command + ": --" + std::string(r) + " is required");
     if (cl.command == "pull" && cl.has("poll-interval") && !cl.has("watch"))
@@ -211,7 +221,8 @@ void print_report(const PullReport& r) {
                     with_thousands(r.counts.created + r.counts.updated).c_str());
     else
         std::printf("%s: %s created, %s updated, %s deleted\n", r.table.c_str(),
-                    with_thousands(r.counts.created).c_str(), with_thousands(r.counts.updated).c_str(),
+                    with_thousands(r.counts.created).c_str(),
+                    with_thousands(r.counts.updated).c_str(),
                     with_thousands(r.counts.deleted).c_str());
     std::fflush(stdout);
 }
@@ -340,7 +351,8 @@ int run(const std::vector<std::string>& args) {
     try {
         cl = parse_command_line(args);
         if (cl.help || cl.command == "help") {
-            std::string topic = cl.command == "help" && !cl.tables.empty() ? cl.tables[0] : cl.command;
+            std::string topic =
+                cl.command == "help" && !cl.tables.empty() ? cl.tables[0] : cl.command;
             std::fputs(help_text(topic).c_str(), stdout);
             return exit_ok;
         }

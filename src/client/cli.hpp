@@ -12,8 +12,8 @@ namespace delta_sync::client {
 enum ExitStatus { exit_ok = 0, exit_differs = 1, exit_failure = 2, exit_interrupted = 130 };
 
 struct CommandLine {
-    std::string command;                       // pull, get, diff, track, untrack, status, help
-    std::vector<std::string> tables;           // positional arguments
+    std::string command;                         // pull, get, diff, track, untrack, status, help
+    std::vector<std::string> tables;             // positional arguments
     std::map<std::string, std::string> options;  // without "--"; flags map to ""
     bool help = false;
 

@@ -18,7 +18,8 @@ const Field* Record::find(std::string_view name) const {
 std::vector<Record> DeltaPage::records(const std::vector<Range>& ranges) const {
     std::vector<Record> out;
     out.reserve(ranges.size());
-    for (const Range& r : ranges) out.push_back({fields_.data() + r.first, fields_.data() + r.second});
+    for (const Range& r : ranges)
+        out.push_back({fields_.data() + r.first, fields_.data() + r.second});
     return out;
 }
 
@@ -35,19 +36,26 @@ namespace {
 
 // raw_json_token() ends with whatever whitespace followed the token.
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
         s.remove_suffix(1);
     return s;
 }
 
 SqlValue field_value(ondemand::value v) {
     switch (v.type().value()) {
-    case ondemand::json_type::null: return SqlValue::null_value();
-    case ondemand::json_type::boolean: return SqlValue::of_integer(v.get_bool().value() ? 1 : 0);
-    case ondemand::json_type::string: return SqlValue::of_text(v.get_string().value());
-    case ondemand::json_type::number: return value_of_json_number(v.raw_json_token());
-    case ondemand::json_type::object: return SqlValue::of_text(v.get_object().value().raw_json().value());
-    case ondemand::json_type::array: return SqlValue::of_text(v.get_array().value().raw_json().value());
+        case ondemand::json_type::null:
+            return SqlValue::null_value();
+        case ondemand::json_type::boolean:
+            return SqlValue::of_integer(v.get_bool().value() ? 1 : 0);
+        case ondemand::json_type::string:
+            return SqlValue::of_text(v.get_string().value());
+        case ondemand::json_type::number:
+            return value_of_json_number(v.raw_json_token());
+        case ondemand::json_type::object:
+            return SqlValue::of_text(v.get_object().value().raw_json().value());
+        case ondemand::json_type::array:
+            return SqlValue::of_text(v.get_array().value().raw_json().value());
     }
     throw Error("unexpected JSON value in a record");
 }
@@ -76,8 +84,8 @@ const DeltaPage& DeltaPageParser::parse(std::string_view json) {
     std::memset(input_.get() + json.size(), 0, simdjson::SIMDJSON_PADDING);
     bool have_version = false;
     try {
-        ondemand::document doc =
-            parser_.iterate(simdjson::padded_string_view(input_.get(), json.size(), input_capacity_));
+        ondemand::document doc = parser_.iterate(
+            simdjson::padded_string_view(input_.get(), json.size(), input_capacity_));
         for (auto field : doc.get_object()) {
             std::string_view key = field.unescaped_key().value();
             ondemand::value value = field.value().value();

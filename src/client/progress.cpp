@@ -16,8 +16,11 @@ std::string with_thousands(long n) {
 }
 
 Progress::Progress(std::string label, double expected_rows, bool enabled)
-    : label_(std::move(label)), expected_(expected_rows), enabled_(enabled),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      expected_(expected_rows),
+      enabled_(enabled),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 Progress::~Progress() {
     // An interrupted sync still leaves the terminal on a fresh line.

@@ -14,7 +14,9 @@ namespace {
 
 volatile std::sig_atomic_t stop_flag = 0;
 
-extern "C" void on_stop_signal(int) { stop_flag = 1; }
+extern "C" void on_stop_signal(int) {
+    stop_flag = 1;
+}
 
 }  // namespace
 
@@ -27,8 +29,12 @@ void install_stop_handlers() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool stop_requested() { return stop_flag != 0; }
-void request_stop() { stop_flag = 1; }
+bool stop_requested() {
+    return stop_flag != 0;
+}
+void request_stop() {
+    stop_flag = 1;
+}
 
 void Backoff::wait() {
     auto until = std::chrono::steady_clock::now() + next_;
@@ -51,7 +57,9 @@ Puller::Puller(std::string dsn, Replica& replica, PullOptions options)
     : dsn_(std::move(dsn)), replica_(replica), options_(options) {}
 
 // The listener unregisters itself from its connection, so it must go first.
-Puller::~Puller() { disconnect(); }
+Puller::~Puller() {
+    disconnect();
+}
 
 void Puller::disconnect() {
     listener_.reset();
@@ -116,14 +124,15 @@ PullReport Puller::pull(const std::string& name) {
 }
 
 bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& function,
-                          const TableInfo& info, TableUpdate& update,
-                          const DeltaRequest& request, PullReport& report, std::string& version) {
+                          const TableInfo& info, TableUpdate& update, const DeltaRequest& request,
+                          PullReport& report, std::string& version) {
     bool full = !request.since;
     Progress progress(info.replica.name, full ? info.estimated_rows : -1, options_.progress);
     DeltaStream stream(tx, function, info, request);
     version.clear();
     while (auto document = stream.next()) {
-        if (stop_requested()) throw Interrupted("interrupted; " + info.replica.name + " left as it was");
+        if (stop_requested())
+            throw Interrupted("interrupted; " + info.replica.name + " left as it was");
         const DeltaPage& page = parser_.parse(*document);
         if (page.full_resync_required()) {
             if (full) throw Error(info.display_name + ": the server refused a full sync");

@@ -28,7 +28,8 @@ void request_stop();  // what the handlers do; tests call it directly
 // Doubling waits between attempts, interrupted by a stop request.
 class Backoff {
 public:
-    Backoff(std::chrono::milliseconds first, std::chrono::milliseconds max) : next_(first), max_(max) {}
+    Backoff(std::chrono::milliseconds first, std::chrono::milliseconds max)
+        : next_(first), max_(max) {}
     std::chrono::milliseconds next() const { return next_; }
     // Sleeps the current delay, then doubles it. Throws Interrupted on a stop request.
     void wait();
@@ -73,8 +74,9 @@ private:
     PullReport pull_once(const TableInfo& info);
     // Applies every page of one delta_since() call. False when the server said
     // fullResyncRequired (nothing applied then).
-    bool apply_stream(pqxx::transaction_base& tx, const std::string& function, const TableInfo& info, TableUpdate& update,
-                      const DeltaRequest& request, PullReport& report, std::string& version);
+    bool apply_stream(pqxx::transaction_base& tx, const std::string& function,
+                      const TableInfo& info, TableUpdate& update, const DeltaRequest& request,
+                      PullReport& report, std::string& version);
     std::set<std::string> take_notifications();
 
     std::string dsn_;

@@ -12,16 +12,18 @@ using sqlite::Statement;
 
 SqlValue key_value(const ReplicaTable& table, std::string_view key) {
     switch (table.key_kind) {
-    case ReplicaTable::KeyKind::integer: {
-        std::int64_t v = 0;
-        auto r = std::from_chars(key.data(), key.data() + key.size(), v);
-        if (r.ec == std::errc() && r.ptr == key.data() + key.size()) return SqlValue::of_integer(v);
-        return SqlValue::of_text(key);
-    }
-    case ReplicaTable::KeyKind::number:
-        if (!canonical_decimal(key).empty()) return value_of_json_number(key);
-        return SqlValue::of_text(key);
-    case ReplicaTable::KeyKind::text: break;
+        case ReplicaTable::KeyKind::integer: {
+            std::int64_t v = 0;
+            auto r = std::from_chars(key.data(), key.data() + key.size(), v);
+            if (r.ec == std::errc() && r.ptr == key.data() + key.size())
+                return SqlValue::of_integer(v);
+            return SqlValue::of_text(key);
+        }
+        case ReplicaTable::KeyKind::number:
+            if (!canonical_decimal(key).empty()) return value_of_json_number(key);
+            return SqlValue::of_text(key);
+        case ReplicaTable::KeyKind::text:
+            break;
     }
     return SqlValue::of_text(key);
 }
@@ -44,7 +46,8 @@ Replica::Replica(const std::string& path, Open open)
 
 std::optional<SyncState> Replica::state(std::string_view table) {
     if (!has_table("_delta_sync_state")) return std::nullopt;
-    Statement s(db_, "SELECT server_version, synced_at FROM _delta_sync_state WHERE table_name = ?");
+    Statement s(db_,
+                "SELECT server_version, synced_at FROM _delta_sync_state WHERE table_name = ?");
     s.bind(1, SqlValue::of_text(table));
     if (!s.step()) return std::nullopt;
     return SyncState{std::string(table), s.column_text(0), s.column_text(1)};
@@ -117,7 +120,8 @@ void TableUpdate::add_missing_columns(const Record& record) {
         std::string name(f.name);
         if (columns_.count(name)) continue;
         // No declared type: no affinity, so each value keeps the storage class it was given.
-        db_.exec("ALTER TABLE " + quote_identifier(target()) + " ADD COLUMN " + quote_identifier(name));
+        db_.exec("ALTER TABLE " + quote_identifier(target()) + " ADD COLUMN " +
+                 quote_identifier(name));
         columns_.insert(std::move(name));
     }
 }
@@ -146,7 +150,8 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
         }
         cols += q;
         params += "?";
-        if (f.name != table_.primary_key) sets += (sets.empty() ? "" : ", ") + q + " = excluded." + q;
+        if (f.name != table_.primary_key)
+            sets += (sets.empty() ? "" : ", ") + q + " = excluded." + q;
         u.names.emplace_back(f.name);
     }
     std::string sql = "INSERT INTO " + quote_identifier(target()) + " (" + cols + ") VALUES (" +

@@ -52,7 +52,8 @@ void ReplicaComparison::compare(const DeltaPage& page) {
     for (const Record& record : page.created()) {
         ++summary_.server_rows;
         const Field* key = record.find(table_.primary_key);
-        if (!key) throw Error("the server sent a record without its primary key " + table_.primary_key);
+        if (!key)
+            throw Error("the server sent a record without its primary key " + table_.primary_key);
         seen_.bind(1, key->value);
         seen_.run();
         std::string key_text = table_.primary_key + " " + client::describe(key->value);
@@ -75,9 +76,10 @@ void ReplicaComparison::compare(const DeltaPage& page) {
         if (it == lookups_.end()) {
             std::string cols;
             for (const auto& n : names) cols += (cols.empty() ? "" : ", ") + quote_identifier(n);
-            lookups_.emplace_back(names, Statement(db_, "SELECT " + cols + " FROM " +
-                                                            quote_identifier(table_.name) + " WHERE " +
-                                                            quote_identifier(table_.primary_key) + " = ?"));
+            lookups_.emplace_back(
+                names,
+                Statement(db_, "SELECT " + cols + " FROM " + quote_identifier(table_.name) +
+                                   " WHERE " + quote_identifier(table_.primary_key) + " = ?"));
             it = std::prev(lookups_.end());
         }
         Statement& lookup = it->second;
@@ -116,7 +118,8 @@ DiffSummary ReplicaComparison::finish() {
         if (summary_.extra > 0) {
             Statement extra(db_, "SELECT " + k + " FROM " + t +
                                      " WHERE NOT EXISTS (SELECT 1 FROM temp._delta_sync_seen s "
-                                     "WHERE s.k = " + t + "." + k + ") LIMIT 3");
+                                     "WHERE s.k = " +
+                                     t + "." + k + ") LIMIT 3");
             while (extra.step())
                 note(table_.primary_key + " " + client::describe(extra.column(0)) +
                      " is in the replica only");

@@ -15,9 +15,9 @@ namespace delta_sync::client {
 struct DiffSummary {
     long server_rows = 0;
     long replica_rows = 0;
-    long missing = 0;    // on the server, not in the replica
-    long extra = 0;      // in the replica, not live on the server
-    long different = 0;  // in both, some field differs
+    long missing = 0;                   // on the server, not in the replica
+    long extra = 0;                     // in the replica, not live on the server
+    long different = 0;                 // in both, some field differs
     std::vector<std::string> examples;  // a few differences, spelled out
     bool equal() const { return missing == 0 && extra == 0 && different == 0; }
     std::string describe(const std::string& table) const;

@@ -66,7 +66,8 @@ TableInfo Server::describe(std::string_view table) {
             "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
             "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
             "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-            "WHERE c.oid = " + tx.quote(std::string(table)) + "::pg_catalog.regclass");
+            "WHERE c.oid = " +
+            tx.quote(std::string(table)) + "::pg_catalog.regclass");
         tx.commit();
         const auto row = r.at(0);
         TableInfo info;
@@ -118,7 +119,8 @@ void Server::track(std::string_view table, std::optional<int> max_changes) {
     delta_function();  // a clear message when the extension is missing
     try {
         pqxx::work tx(*connection_);
-        std::string sql = "SELECT delta_sync.track(" + tx.quote(std::string(table)) + "::pg_catalog.regclass";
+        std::string sql =
+            "SELECT delta_sync.track(" + tx.quote(std::string(table)) + "::pg_catalog.regclass";
         if (max_changes) sql += ", max_changes => " + std::to_string(*max_changes);
         tx.exec(sql + ")");
         tx.commit();
@@ -131,7 +133,8 @@ void Server::untrack(std::string_view table) {
     delta_function();
     try {
         pqxx::work tx(*connection_);
-        tx.exec("SELECT delta_sync.untrack(" + tx.quote(std::string(table)) + "::pg_catalog.regclass)");
+        tx.exec("SELECT delta_sync.untrack(" + tx.quote(std::string(table)) +
+                "::pg_catalog.regclass)");
         tx.commit();
     } catch (...) {
         rethrow_server_error("untrack " + std::string(table));

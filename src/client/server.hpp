@@ -25,7 +25,7 @@ std::string choose_dsn(const std::optional<std::string>& dsn_option);
 // A server table as the client needs it.
 struct TableInfo {
     std::uint32_t oid = 0;
-    std::string display_name;    // as PostgreSQL prints the regclass
+    std::string display_name;  // as PostgreSQL prints the regclass
     std::string schema, relname;
     std::string notify_payload;  // what the triggers send on LISTEN delta_sync: schema.table
     ReplicaTable replica;        // name in the replica: relname, or schema.relname outside public

@@ -12,28 +12,34 @@ namespace delta_sync::client {
 bool operator==(const SqlValue& a, const SqlValue& b) {
     if (a.kind != b.kind) return false;
     switch (a.kind) {
-    case SqlValue::Kind::null: return true;
-    case SqlValue::Kind::integer: return a.integer == b.integer;
-    case SqlValue::Kind::real: return a.real == b.real;
-    case SqlValue::Kind::text: return a.text == b.text;
+        case SqlValue::Kind::null:
+            return true;
+        case SqlValue::Kind::integer:
+            return a.integer == b.integer;
+        case SqlValue::Kind::real:
+            return a.real == b.real;
+        case SqlValue::Kind::text:
+            return a.text == b.text;
     }
     return false;
 }
 
 std::string describe(const SqlValue& v) {
     switch (v.kind) {
-    case SqlValue::Kind::null: return "NULL";
-    case SqlValue::Kind::integer: return std::to_string(v.integer);
-    case SqlValue::Kind::real: {
-        char buf[40];
-        auto r = std::to_chars(buf, buf + sizeof buf, v.real);
-        return std::string(buf, r.ptr) + " (real)";
-    }
-    case SqlValue::Kind::text: {
-        std::string t(v.text.substr(0, 60));
-        if (v.text.size() > 60) t += "...";
-        return "'" + t + "'";
-    }
+        case SqlValue::Kind::null:
+            return "NULL";
+        case SqlValue::Kind::integer:
+            return std::to_string(v.integer);
+        case SqlValue::Kind::real: {
+            char buf[40];
+            auto r = std::to_chars(buf, buf + sizeof buf, v.real);
+            return std::string(buf, r.ptr) + " (real)";
+        }
+        case SqlValue::Kind::text: {
+            std::string t(v.text.substr(0, 60));
+            if (v.text.size() > 60) t += "...";
+            return "'" + t + "'";
+        }
     }
     return "?";
 }

@@ -48,7 +48,9 @@ struct SqlValue {
 
 // Exact equality: same storage class and same value.
 bool operator==(const SqlValue& a, const SqlValue& b);
-inline bool operator!=(const SqlValue& a, const SqlValue& b) { return !(a == b); }
+inline bool operator!=(const SqlValue& a, const SqlValue& b) {
+    return !(a == b);
+}
 
 // A short rendering for messages: 42, 1.5, 'text', NULL.
 std::string describe(const SqlValue& v);

@@ -20,7 +20,9 @@ Database::Database(const std::string& path, Mode mode) : path_(path) {
     sqlite3_extended_result_codes(db_, 1);
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+    sqlite3_close_v2(db_);
+}
 
 void Database::fail(const std::string& doing) const {
     int code = sqlite3_errcode(db_);
@@ -44,7 +46,9 @@ Statement::Statement(Database& db, const std::string& sql) : db_(&db) {
         db.fail("preparing " + sql.substr(0, 60));
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+    sqlite3_finalize(stmt_);
+}
 
 Statement::Statement(Statement&& other) noexcept
     : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
@@ -61,12 +65,19 @@ Statement& Statement::operator=(Statement&& other) noexcept {
 void Statement::bind(int i, const SqlValue& v) {
     int rc = SQLITE_OK;
     switch (v.kind) {
-    case SqlValue::Kind::null: rc = sqlite3_bind_null(stmt_, i); break;
-    case SqlValue::Kind::integer: rc = sqlite3_bind_int64(stmt_, i, v.integer); break;
-    case SqlValue::Kind::real: rc = sqlite3_bind_double(stmt_, i, v.real); break;
-    case SqlValue::Kind::text:
-        rc = sqlite3_bind_text64(stmt_, i, v.text.data(), v.text.size(), SQLITE_STATIC, SQLITE_UTF8);
-        break;
+        case SqlValue::Kind::null:
+            rc = sqlite3_bind_null(stmt_, i);
+            break;
+        case SqlValue::Kind::integer:
+            rc = sqlite3_bind_int64(stmt_, i, v.integer);
+            break;
+        case SqlValue::Kind::real:
+            rc = sqlite3_bind_double(stmt_, i, v.real);
+            break;
+        case SqlValue::Kind::text:
+            rc = sqlite3_bind_text64(stmt_, i, v.text.data(), v.text.size(), SQLITE_STATIC,
+                                     SQLITE_UTF8);
+            break;
     }
     if (rc != SQLITE_OK) db_->fail("binding a value");
 }
@@ -92,13 +103,16 @@ void Statement::reset() {
 
 SqlValue Statement::column(int i) const {
     switch (sqlite3_column_type(stmt_, i)) {
-    case SQLITE_INTEGER: return SqlValue::of_integer(sqlite3_column_int64(stmt_, i));
-    case SQLITE_FLOAT: return SqlValue::of_real(sqlite3_column_double(stmt_, i));
-    case SQLITE_NULL: return SqlValue::null_value();
-    default: {
-        const char* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
-        return SqlValue::of_text(std::string_view(p ? p : "", sqlite3_column_bytes(stmt_, i)));
-    }
+        case SQLITE_INTEGER:
+            return SqlValue::of_integer(sqlite3_column_int64(stmt_, i));
+        case SQLITE_FLOAT:
+            return SqlValue::of_real(sqlite3_column_double(stmt_, i));
+        case SQLITE_NULL:
+            return SqlValue::null_value();
+        default: {
+            const char* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
+            return SqlValue::of_text(std::string_view(p ? p : "", sqlite3_column_bytes(stmt_, i)));
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 using namespace delta_sync::client;
 
 namespace {
-CommandLine parse(std::vector<std::string> args) { return parse_command_line(args); }
+CommandLine parse(std::vector<std::string> args) {
+    return parse_command_line(args);
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(command_line)
@@ -36,7 +38,7 @@ BOOST_AUTO_TEST_CASE(get_and_diff) {
 
 BOOST_AUTO_TEST_CASE(help_wins_over_everything_else) {
     BOOST_TEST(parse({"--help"}).help);
-    BOOST_TEST(parse({"pull", "--help"}).help);        // no --replica needed
+    BOOST_TEST(parse({"pull", "--help"}).help);  // no --replica needed
     BOOST_TEST(parse({"diff", "x", "-h", "--bogus"}).help);
     BOOST_TEST(help_text("pull").find("Usage: delta-sync pull") == 0u);
     for (const char* c : {"get", "diff", "track", "untrack", "status"})
@@ -46,9 +48,9 @@ BOOST_AUTO_TEST_CASE(help_wins_over_everything_else) {
 BOOST_AUTO_TEST_CASE(mistakes_are_refused_with_a_usage_error) {
     BOOST_CHECK_THROW(parse({}), UsageError);
     BOOST_CHECK_THROW(parse({"frobnicate"}), UsageError);
-    BOOST_CHECK_THROW(parse({"pull", "products"}), UsageError);                 // --replica
-    BOOST_CHECK_THROW(parse({"pull", "--replica", "r.db"}), UsageError);        // no table
-    BOOST_CHECK_THROW(parse({"pull", "t", "--replica"}), UsageError);           // no value
+    BOOST_CHECK_THROW(parse({"pull", "products"}), UsageError);           // --replica
+    BOOST_CHECK_THROW(parse({"pull", "--replica", "r.db"}), UsageError);  // no table
+    BOOST_CHECK_THROW(parse({"pull", "t", "--replica"}), UsageError);     // no value
     BOOST_CHECK_THROW(parse({"pull", "t", "--replica", "r", "--bogus"}), UsageError);
     BOOST_CHECK_THROW(parse({"pull", "t", "--replica", "r", "-x"}), UsageError);
     BOOST_CHECK_THROW(parse({"pull", "t", "--replica", "r", "--watch=yes"}), UsageError);

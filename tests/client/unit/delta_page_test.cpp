@@ -57,7 +57,8 @@ BOOST_AUTO_TEST_CASE(resync_document_is_recognised) {
 
 BOOST_AUTO_TEST_CASE(a_new_parse_replaces_the_previous_page) {
     DeltaPageParser parser;
-    parser.parse(R"({"created":[{"id":1}],"updated":[],"deleted":["9"],"serverVersion":"a","fullResyncRequired":false})");
+    parser.parse(
+        R"({"created":[{"id":1}],"updated":[],"deleted":["9"],"serverVersion":"a","fullResyncRequired":false})");
     const DeltaPage& page = parser.parse(
         R"({"created":[],"updated":[{"id":2}],"deleted":[],"serverVersion":"b","fullResyncRequired":false})");
     BOOST_TEST(page.created().empty());

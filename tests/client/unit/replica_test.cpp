@@ -30,12 +30,14 @@ struct ScratchReplica {
     }
 };
 
-ReplicaTable products() { return {"products", "id", ReplicaTable::KeyKind::integer}; }
+ReplicaTable products() {
+    return {"products", "id", ReplicaTable::KeyKind::integer};
+}
 
 std::string doc(const std::string& created, const std::string& updated, const std::string& deleted,
                 const std::string& version = "v") {
-    return R"({"created":[)" + created + R"(],"updated":[)" + updated + R"(],"deleted":[)" + deleted +
-           R"(],"serverVersion":")" + version + R"(","fullResyncRequired":false})";
+    return R"({"created":[)" + created + R"(],"updated":[)" + updated + R"(],"deleted":[)" +
+           deleted + R"(],"serverVersion":")" + version + R"(","fullResyncRequired":false})";
 }
 
 // id -> name, as the replica holds it.
@@ -51,7 +53,8 @@ void first_sync(Replica& r, DeltaPageParser& parser) {
     TableUpdate u(r, products());
     BOOST_TEST(!u.cursor());
     u.start_rebuild();
-    u.apply(parser.parse(doc(R"({"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"})", "", "", "v1")));
+    u.apply(parser.parse(
+        doc(R"({"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"})", "", "", "v1")));
     u.commit("v1");
 }
 
@@ -85,13 +88,14 @@ BOOST_AUTO_TEST_CASE(deleted_then_updated_then_created) {
     first_sync(r, parser);
     TableUpdate u(r, products());
     // Were deletes applied last, rows 1 and 2 would be gone.
-    ApplyCounts c = u.apply(parser.parse(
-        doc(R"({"id":1,"name":"re-created"})", R"({"id":2,"name":"updated"})", R"("1","2")", "v2")));
+    ApplyCounts c = u.apply(parser.parse(doc(R"({"id":1,"name":"re-created"})",
+                                             R"({"id":2,"name":"updated"})", R"("1","2")", "v2")));
     u.commit("v2");
     BOOST_TEST(c.created == 1);
     BOOST_TEST(c.updated == 1);
     BOOST_TEST(c.deleted == 2);
-    BOOST_TEST((names(r) == std::map<long, std::string>{{1, "re-created"}, {2, "updated"}, {3, "c"}}));
+    BOOST_TEST(
+        (names(r) == std::map<long, std::string>{{1, "re-created"}, {2, "updated"}, {3, "c"}}));
     BOOST_TEST(r.state("products")->server_version == "v2");
 }
 
@@ -101,10 +105,12 @@ BOOST_AUTO_TEST_CASE(created_and_updated_are_both_upserts) {
     Replica r(scratch.path);
     first_sync(r, parser);
     TableUpdate u(r, products());
-    u.apply(parser.parse(doc(R"({"id":3,"name":"created over c"})", R"({"id":9,"name":"updated but new"})", "")));
+    u.apply(parser.parse(
+        doc(R"({"id":3,"name":"created over c"})", R"({"id":9,"name":"updated but new"})", "")));
     u.commit("v2");
-    BOOST_TEST((names(r) == std::map<long, std::string>{
-                    {1, "a"}, {2, "b"}, {3, "created over c"}, {9, "updated but new"}}));
+    BOOST_TEST(
+        (names(r) == std::map<long, std::string>{
+                         {1, "a"}, {2, "b"}, {3, "created over c"}, {9, "updated but new"}}));
 }
 
 BOOST_AUTO_TEST_CASE(deletes_of_unknown_ids_change_nothing) {
@@ -124,14 +130,16 @@ BOOST_AUTO_TEST_CASE(new_fields_add_columns) {
     Replica r(scratch.path);
     first_sync(r, parser);
     TableUpdate u(r, products());
-    u.apply(parser.parse(doc(R"({"id":4,"name":"d","color":"red"})", R"({"id":1,"name":"a","color":"blue"})", "")));
+    u.apply(parser.parse(
+        doc(R"({"id":4,"name":"d","color":"red"})", R"({"id":1,"name":"a","color":"blue"})", "")));
     u.commit("v2");
     auto cols = r.columns("products");
     BOOST_TEST((cols == std::vector<std::string>{"id", "name", "color"}));
     sqlite::Statement s(r.database(), "SELECT id, color FROM products ORDER BY id");
     std::map<long, std::string> colors;
     while (s.step()) colors[s.column_int(0)] = s.column_is_null(1) ? "<null>" : s.column_text(1);
-    BOOST_TEST((colors == std::map<long, std::string>{{1, "blue"}, {2, "<null>"}, {3, "<null>"}, {4, "red"}}));
+    BOOST_TEST((colors == std::map<long, std::string>{
+                              {1, "blue"}, {2, "<null>"}, {3, "<null>"}, {4, "red"}}));
 }
 
 BOOST_AUTO_TEST_CASE(values_keep_their_storage_class) {
@@ -141,7 +149,8 @@ BOOST_AUTO_TEST_CASE(values_keep_their_storage_class) {
     TableUpdate u(r, products());
     u.start_rebuild();
     u.apply(parser.parse(doc(
-        R"({"id":1,"i":5,"r":2.5,"t":"5","b":true,"n":null,"j":{"k": [1]},"big":1234567890123456789012.5})", "", "")));
+        R"({"id":1,"i":5,"r":2.5,"t":"5","b":true,"n":null,"j":{"k": [1]},"big":1234567890123456789012.5})",
+        "", "")));
     u.commit("v1");
     sqlite::Statement s(r.database(),
                         "SELECT typeof(id), typeof(i), typeof(r), typeof(t), typeof(b), typeof(n), "
@@ -149,8 +158,8 @@ BOOST_AUTO_TEST_CASE(values_keep_their_storage_class) {
     BOOST_REQUIRE(s.step());
     std::vector<std::string> got;
     for (int i = 0; i < 10; ++i) got.push_back(s.column_text(i));
-    BOOST_TEST((got == std::vector<std::string>{"integer", "integer", "real", "text", "integer", "null",
-                                                "text", R"({"k": [1]})", "text",
+    BOOST_TEST((got == std::vector<std::string>{"integer", "integer", "real", "text", "integer",
+                                                "null", "text", R"({"k": [1]})", "text",
                                                 "1234567890123456789012.5"}));
 }
 
@@ -183,7 +192,8 @@ BOOST_AUTO_TEST_CASE(an_uncommitted_update_leaves_rows_and_cursor_as_they_were) 
     first_sync(r, parser);
     {
         TableUpdate u(r, products());
-        u.apply(parser.parse(doc(R"({"id":5,"name":"e","color":"red"})", R"({"id":1,"name":"z"})", R"("2")")));
+        u.apply(parser.parse(
+            doc(R"({"id":5,"name":"e","color":"red"})", R"({"id":1,"name":"z"})", R"("2")")));
     }  // no commit: an exception or a crash
     {
         TableUpdate rebuild(r, products());

@@ -11,8 +11,7 @@ BOOST_AUTO_TEST_SUITE(sql_value)
 
 BOOST_AUTO_TEST_CASE(integers_within_64_bits_are_integers) {
     BOOST_TEST((value_of_json_number("42") == SqlValue::of_integer(42)));
-    BOOST_TEST((value_of_json_number("-9223372036854775808") ==
-                SqlValue::of_integer(INT64_MIN)));
+    BOOST_TEST((value_of_json_number("-9223372036854775808") == SqlValue::of_integer(INT64_MIN)));
     BOOST_TEST((value_of_json_number("9223372036854775807") == SqlValue::of_integer(INT64_MAX)));
     BOOST_TEST((value_of_json_number("0") == SqlValue::of_integer(0)));
 }
@@ -25,7 +24,8 @@ BOOST_AUTO_TEST_CASE(decimals_a_double_reproduces_are_reals) {
     BOOST_TEST((value_of_json_number("1e300") == SqlValue::of_real(1e300)));
     BOOST_TEST((value_of_json_number("3.0") == SqlValue::of_real(3.0)));
     // Integral but beyond 64 bits, and exactly a double: a real that loses nothing.
-    BOOST_TEST((value_of_json_number("18446744073709551616") == SqlValue::of_real(18446744073709551616.0)));
+    BOOST_TEST((value_of_json_number("18446744073709551616") ==
+                SqlValue::of_real(18446744073709551616.0)));
 }
 
 BOOST_AUTO_TEST_CASE(numbers_a_double_would_round_stay_text) {
