@@ -361,23 +361,31 @@ def pgbench(script, seconds, sample_waits=False):
 
 
 def bench_pgbench(db, res):
-    """8 pgbench clients of single-row updates by random id, tracked vs untracked table; and the
-    tracked table with its NOTIFY trigger disabled, to show what the per-commit NOTIFY costs."""
+    """8 pgbench clients of single-row updates by random id, tracked vs untracked table; and, to
+    show where the difference goes, the tracked table with its NOTIFY trigger disabled (and also
+    without SET search_path on its trigger functions), and a table with the tracked table's
+    columns and index but no trigger, whose statement writes them itself."""
     def one(kind):
+        table = {"untracked": "untracked", "samecols": "samecols"}.get(kind, "tracked")
+
         def f():
-            table = "untracked" if kind == "untracked" else "tracked"
             db.run("VACUUM pg_%s" % table)
             db.run("CHECKPOINT")
-            if kind == "tracked_no_notify":
+            if kind.startswith("tracked_no_notify"):
                 db.run("ALTER TABLE pg_tracked DISABLE TRIGGER delta_sync_notify")
+            if kind == "tracked_no_notify_no_set":
+                db.run(NO_SET)
             try:
                 return pgbench("pgbench_%s.sql" % table, PGBENCH_SECONDS)[0]
             finally:
-                if kind == "tracked_no_notify":
+                if kind.startswith("tracked_no_notify"):
                     db.run("ALTER TABLE pg_tracked ENABLE ALWAYS TRIGGER delta_sync_notify")
+                if kind == "tracked_no_notify_no_set":
+                    db.run(WITH_SET)
         return f
 
-    s = interleaved(RUNS, {k: one(k) for k in ("tracked", "untracked", "tracked_no_notify")})
+    kinds = ("tracked", "untracked", "tracked_no_notify", "tracked_no_notify_no_set", "samecols")
+    s = interleaved(RUNS, {k: one(k) for k in kinds})
     db.run("VACUUM pg_tracked")
     _, waits = pgbench("pgbench_tracked.sql", 6, sample_waits=True)  # untimed: where time goes
     total = sum(waits.values()) or 1
@@ -385,6 +393,9 @@ def bench_pgbench(db, res):
                       "rows": PGBENCH_ROWS, "tps": {k: summary(v) for k, v in s.items()},
                       "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked")),
                       "no_notify_vs_untracked": summary(ratios(s, "tracked_no_notify", "untracked")),
+                      "no_notify_no_set_vs_untracked": summary(ratios(s, "tracked_no_notify_no_set", "untracked")),
+                      "samecols_vs_untracked": summary(ratios(s, "samecols", "untracked")),
+                      "no_notify_no_set_vs_samecols": summary(ratios(s, "tracked_no_notify_no_set", "samecols")),
                       "tracked_wait_events": sorted(((k, v / total) for k, v in waits.items()),
                                                     key=lambda kv: -kv[1])[:6]}
     log("pgbench tracked ÷ untracked TPS %.3f (NOTIFY trigger disabled: %.3f)" % (

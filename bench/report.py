@@ -30,7 +30,14 @@ def fig(s, digits=2):
 
 
 def ms(s):
+    if s["median"] >= 1:
+        return "%.2f s (%.2f–%.2f)" % (s["median"], s["min"], s["max"])
     return "%.3g ms (%.3g–%.3g)" % (s["median"] * 1e3, s["min"] * 1e3, s["max"] * 1e3)
+
+
+def tps(p, k):
+    t = p["tps"][k]
+    return "%.0f TPS (%.0f–%.0f)" % (t["median"], t["min"], t["max"])
 
 
 def rows_of(res):
@@ -139,13 +146,15 @@ def context_lines(res):
     p = res.get("pgbench")
     if p:
         L += ["### pgbench, %d clients, %d s per run, %d rows" % (p["clients"], p["seconds_per_run"], p["rows"]),
-              "", "- tracked: %.0f TPS (%.0f–%.0f)" % (p["tps"]["tracked"]["median"], p["tps"]["tracked"]["min"],
-                                                    p["tps"]["tracked"]["max"]),
-              "- untracked: %.0f TPS (%.0f–%.0f)" % (p["tps"]["untracked"]["median"],
-                                                     p["tps"]["untracked"]["min"], p["tps"]["untracked"]["max"]),
-              "- tracked with its NOTIFY trigger disabled: %.0f TPS (%.0f–%.0f); ÷ untracked %s" % (
-                  p["tps"]["tracked_no_notify"]["median"], p["tps"]["tracked_no_notify"]["min"],
-                  p["tps"]["tracked_no_notify"]["max"], fig(p["no_notify_vs_untracked"])),
+              "", "- tracked: " + tps(p, "tracked"), "- untracked: " + tps(p, "untracked"),
+              "- tracked with its NOTIFY trigger disabled: %s; ÷ untracked %s" % (
+                  tps(p, "tracked_no_notify"), fig(p["no_notify_vs_untracked"])),
+              "- the same, and its trigger functions without `SET search_path`: %s; ÷ untracked %s" % (
+                  tps(p, "tracked_no_notify_no_set"), fig(p["no_notify_no_set_vs_untracked"])),
+              "- the tracked table's columns and index, no trigger, written by the statement: %s; "
+              "÷ untracked %s (the floor of versioning every write through an index); the tracked table "
+              "without NOTIFY and `SET search_path` ÷ this: %s" % (
+                  tps(p, "samecols"), fig(p["samecols_vs_untracked"]), fig(p["no_notify_no_set_vs_samecols"])),
               "- what the tracked run's backends were doing (pg_stat_activity sampled every 10 ms "
               "during an extra run): " + ", ".join("%s %.0f%%" % (k, v * 100) for k, v in p["tracked_wait_events"]),
               ""]
@@ -215,7 +224,9 @@ def main():
     png = plot(res, out_dir)
     m = res["machine"]
     started = os.environ.get("BENCH_STARTED")
-    wall = time.time() - int(started) if started else res.get("seconds", 0)
+    if started and "make_bench_seconds" not in res:
+        res["make_bench_seconds"] = time.time() - int(started)
+    wall = int(res.get("make_bench_seconds", res.get("seconds", 0)))
     L = ["# delta_sync benchmarks", "",
          "Written by `make bench` (bench/run.sh → bench.py → report.py); do not edit by hand: the "
          "analysis at the end comes from bench/analysis.md.", "",

@@ -136,11 +136,18 @@ BEGIN
 END
 $fn$;
 
--- The pgbench tables: tracked, and the same rows with no tracking at all.
+-- The pgbench tables: tracked; the same rows with no tracking at all; and the same columns and
+-- index as the tracked table with no trigger (its script writes them itself).
 CREATE FUNCTION bench_pgbench_tables(n integer) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     PERFORM bench_products('pg_tracked', n);
     PERFORM delta_sync.track('pg_tracked');
     PERFORM bench_products('pg_untracked', n);
+    PERFORM bench_products('pg_samecols', n);
+    PERFORM bench_timestamps('pg_samecols');
+    ALTER TABLE pg_samecols
+        ADD COLUMN delta_sync_created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        ADD COLUMN delta_sync_changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+    CREATE INDEX ON pg_samecols (delta_sync_changed_xid);
 END
 $fn$;
