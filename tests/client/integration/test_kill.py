@@ -27,15 +27,28 @@ PROGRESS = re.compile(rb"\r[^\r:]+: ([\d,]+) rows")
 def kill_when(args, dsn, rows_at_least, rows_below):
     """Runs a pull with stderr on a terminal; SIGKILLs it once its progress shows at least
     rows_at_least (and fewer than rows_below) rows applied. True when it was killed there."""
+    def kill(proc):
+        proc.send_signal(signal.SIGSTOP)  # frozen where it stands, then killed
+        alive = proc.poll() is None
+        proc.kill()
+        return alive
+    acted, returncode, _ = act_when(args, dsn, rows_at_least, rows_below, kill)
+    return acted and returncode == -signal.SIGKILL
+
+
+def act_when(args, dsn, rows_at_least, rows_below, action):
+    """Runs a pull with stderr on a terminal and calls action(proc) once its progress shows
+    between rows_at_least and rows_below rows applied. Returns (whether action ran while the
+    pull was running, exit status, everything the pull wrote on the terminal)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen([BINARY] + args + ["--dsn", dsn], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     seen = b""
-    killed = False
+    acted = False
     deadline = time.time() + 120
     try:
-        while time.time() < deadline and not killed:
+        while time.time() < deadline:
             ready, _, _ = select.select([master], [], [], 0.2)
             if not ready:
                 if proc.poll() is not None:
@@ -51,17 +64,19 @@ def kill_when(args, dsn, rows_at_least, rows_below):
             counts = PROGRESS.findall(seen)
             if counts:
                 rows = int(counts[-1].replace(b",", b""))
-                if rows_at_least <= rows < rows_below:
-                    proc.send_signal(signal.SIGSTOP)  # frozen where it stands, then killed
-                    killed = proc.poll() is None
-                    proc.kill()
+                if not acted and rows_at_least <= rows < rows_below:
+                    acted = action(proc)
+                    if not acted:
+                        break
     finally:
-        if proc.poll() is None and not killed:
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
             proc.kill()
-        proc.wait()
+            proc.wait()
         proc.stdout.close()
         os.close(master)
-    return killed and proc.returncode == -signal.SIGKILL
+    return acted, proc.returncode, seen
 
 
 def replica_tables(path):
@@ -124,6 +139,21 @@ with database("kill") as (dsn, conn):
               "a random kill left the replica between two states")
     assert_replica_equals(conn, replica)
     run(["diff", "products", "--replica", replica], dsn)
+    # A one-shot pull whose session dies mid-way reconnects after a backoff and starts over from
+    # the stored cursor (here: none, a first sync), completing with an exact copy.
+    os.remove(replica)
+    app = "delta_sync_kill_test_%d" % os.getpid()
+
+    def terminate_session(proc):
+        return sql(conn, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE application_name = %s", (app,))[0][0] == 1
+    acted, returncode, seen = act_when(pull,
+                                       dsn + " application_name=" + app, 50000, 180000,
+                                       terminate_session)
+    check(acted, "the pull's session was not terminated mid-way")
+    check(returncode == 0, "the pull did not recover from its lost session: %r" % seen[-300:])
+    check(b"connection lost" in seen and b"retrying" in seen, seen[-300:])
+    assert_replica_equals(conn, replica)
     print("ok: random kills after %s: %s" % (
         "first sync of %.1fs" % first_sync_seconds,
         ", ".join("before" if o == before else "after" for o in outcomes)))
