@@ -141,7 +141,9 @@ with database("kill") as (dsn, conn):
     run(["diff", "products", "--replica", replica], dsn)
     # A one-shot pull whose session dies mid-way reconnects after a backoff and starts over from
     # the stored cursor (here: none, a first sync), completing with an exact copy.
-    os.remove(replica)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(replica + suffix):
+            os.remove(replica + suffix)
     app = "delta_sync_kill_test_%d" % os.getpid()
 
     def terminate_session(proc):
