@@ -29,6 +29,8 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+# PGXS tracks no header dependencies: every object depends on every header of the extension.
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/extension/*.hpp)
 # Debian's server is built with LLVM: the bitcode rule ignores PG_CXXFLAGS, so give it the standard too.
 COMPILE.cxx.bc = $(CLANG) -xc++ -Wno-ignored-attributes -Wno-register -std=c++17 $(BITCODE_CXXFLAGS) $(CPPFLAGS) -emit-llvm -c
 endif
