@@ -23,6 +23,11 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
 #include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -44,6 +49,7 @@ constexpr const char* created_xid_column = "delta_sync_created_xid";
 constexpr const char* changed_xid_column = "delta_sync_changed_xid";
 constexpr const char* deleted_at_column = "deleted_at";
 constexpr int fetch_batch = 1000;
+constexpr int buffered_limit = 10000;  // deltas refused above this many rows are read in one query
 
 const char* const cursor_detail =
     "A serverVersion is the opaque cursor returned in the previous delta_since() document of "
@@ -66,11 +72,14 @@ struct Scan {
 struct DeltaState {
     Scan scan{};
     Cursor since;                 // P (unused on a full sync)
-    std::string server_version;   // S, encoded
+    std::string server_version;   // the cursor handed back (see first_call)
+    std::string snapshot_version; // S, the statement's snapshot, encoded
     int page_size = 0;            // 0: one document with everything
     bool resync = false;          // answer with one fullResyncRequired document
     bool done = false;
     long pages = 0;
+    Datum* prepared = nullptr;    // pages built by the first call (a small delta), or null
+    int n_prepared = 0;
     MemoryContext page_context = nullptr;
     MemoryContextCallback cleanup{};
 };
@@ -189,23 +198,29 @@ struct Registration {
     std::uint64_t horizon;
 };
 
+// The table's row of delta_sync.tracked, read through its primary key index with the statement's
+// snapshot (no SQL to parse and plan on every call). The registry is readable by everyone.
 Registration read_registration(Oid relid) {
     return pg_guard([&] {
         Registration reg{false, 0, 0};
-        Oid types[1] = {REGCLASSOID};
-        Datum values[1] = {ObjectIdGetDatum(relid)};
-        int rc = SPI_execute_with_args(
-            "SELECT max_changes, horizon FROM delta_sync.tracked "
-            "WHERE relid OPERATOR(pg_catalog.=) $1",
-            1, types, values, nullptr, true, 1);
-        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: registry lookup failed (%d)", rc);
-        if (SPI_processed == 1) {
+        Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
+        if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
+        Relation rel = table_open(registry, AccessShareLock);
+        Oid pkey = RelationGetPrimaryKeyIndex(rel);
+        ScanKeyData key;
+        ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+        SysScanDesc scan =
+            systable_beginscan(rel, pkey, OidIsValid(pkey), GetActiveSnapshot(), 1, &key);
+        HeapTuple tup = systable_getnext(scan);
+        if (HeapTupleIsValid(tup)) {
+            TupleDesc desc = RelationGetDescr(rel);
             bool isnull;
-            HeapTuple tup = SPI_tuptable->vals[0];
             reg.found = true;
-            reg.max_changes = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-            reg.horizon = DatumGetUInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+            reg.max_changes = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
+            reg.horizon = DatumGetUInt64(heap_getattr(tup, 3, desc, &isnull));
         }
+        systable_endscan(scan);
+        table_close(rel, AccessShareLock);
         return reg;
     });
 }
@@ -270,119 +285,6 @@ bool rewrote_existing_rows(const std::string& table, std::uint64_t own_xid) {
     });
 }
 
-int int_arg(FunctionCallInfo fcinfo, int n, const char* name, int fallback) {
-    if (PG_ARGISNULL(n)) return fallback;
-    int v = PG_GETARG_INT32(n);
-    if (v < 1) {
-        std::string msg = std::string(name) + " must be at least 1, not " + std::to_string(v);
-        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str());
-    }
-    return v;
-}
-
-void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
-    if (PG_ARGISNULL(0))
-        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delta_since: the table must not be NULL");
-    Oid relid = PG_GETARG_OID(0);
-    int max_changes_arg = int_arg(fcinfo, 2, "max_changes", 0);
-    int page_size = int_arg(fcinfo, 3, "page_size", 0);
-
-    Cursor since;
-    bool full_sync = PG_ARGISNULL(1);
-    if (!full_sync) {
-        text* t = pg_guard([&] { return PG_GETARG_TEXT_PP(1); });
-        std::string_view v(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-        CursorError e = decode_cursor(v, since);
-        if (e != CursorError::none) {
-            std::string msg = std::string("invalid serverVersion: ") + describe(e);
-            throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str(), cursor_detail);
-        }
-    }
-
-    MemoryContext multi = funcctx->multi_call_memory_ctx;
-    auto* state = new DeltaState();
-    pg_guard([&] {
-        state->cleanup.func = delete_state;
-        state->cleanup.arg = state;
-        MemoryContextRegisterResetCallback(multi, &state->cleanup);
-        funcctx->user_fctx = state;
-        state->page_context =
-            AllocSetContextCreate(multi, "delta_since page", ALLOCSET_DEFAULT_SIZES);
-    });
-    state->page_size = page_size;
-    state->since = since;
-
-    TableShape shape = read_shape(relid);
-
-    ServerClock clock{};
-    std::uint64_t own_xid = 0;
-    Cursor now = cursor_from_active_snapshot(clock, own_xid);
-    state->server_version = encode_cursor(now);
-
-    pg_guard([] {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-    });
-    Registration reg = read_registration(relid);
-    if (!reg.found || !shape.has_created_xid || !shape.has_changed_xid ||
-        shape.deleted_at_index < 0 || shape.pk_index < 0)
-        not_tracked(shape.qualified_name);
-    int max_changes = max_changes_arg ? max_changes_arg : reg.max_changes;
-
-    QueryArgs args;
-    std::string snap_text = snapshot_text(since);
-    args.values[0] = UInt64GetDatum(since.xmin);
-    args.values[2] = UInt64GetDatum(own_xid);
-    args.values[1] = pg_guard([&] { return CStringGetTextDatum(snap_text.c_str()); });
-
-    if (!full_sync && judge_cursor(since, clock, reg.horizon) != CursorFate::usable)
-        state->resync = true;
-    if (!full_sync && !state->resync &&
-        count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
-        state->resync = true;
-
-    // The cursor handed back sees what the client's cursor saw and what this snapshot sees: the
-    // client holds both. (They differ when a lagging standby answers a cursor from the primary.)
-    if (!full_sync && !state->resync) state->server_version = encode_cursor(join(since, now));
-
-    // Rows this transaction rewrote are left out (they are its uncommitted writes), and so are
-    // their committed versions, which it cannot see. Should it roll back, those versions must
-    // still reach the client, but no cursor can name them without also forgetting rows the client
-    // does hold: answer with one below the table's horizon, so the next pull resyncs.
-    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
-        Cursor resync_next;
-        resync_next.system_id = clock.system_id;
-        resync_next.xmin = resync_next.xmax = reg.horizon;
-        state->server_version = encode_cursor(resync_next);
-    }
-
-    Scan& scan = state->scan;
-    scan.full_sync = full_sync;
-    scan.ncols = static_cast<int>(shape.names.size());
-    scan.pk_index = shape.pk_index;
-    scan.deleted_at_index = shape.deleted_at_index;
-    if (!state->resync) {
-        std::string sql = "SELECT " + shape.select_list + ", t." + created_xid_column +
-                          " FROM ONLY " + shape.qualified_name + " t WHERE " +
-                          (full_sync ? full_predicate() : delta_predicate());
-        pg_guard([&] {
-            Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), 3, args.types,
-                                                      args.values, args.nulls, true, 0);
-            MemoryContext old = MemoryContextSwitchTo(multi);
-            scan.portal_name = pstrdup(portal->name);
-            MemoryContextSwitchTo(old);
-        });
-    }
-    pg_guard([&] {
-        MemoryContext old = MemoryContextSwitchTo(multi);
-        scan.codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (scan.ncols + 1)));
-        for (int i = 0; i < scan.ncols; ++i)
-            init_codec(scan.codecs[i], shape.names[i].c_str(), shape.types[i], shape.kinds[i],
-                       i == 0);
-        MemoryContextSwitchTo(old);
-        SPI_finish();
-    });
-}
-
 // One DeltaResponse document, written straight into a text datum: the varlena header is reserved
 // up front so the buffer becomes the result without a copy.
 struct Document {
@@ -441,9 +343,10 @@ long fill_document(Document& doc, const Scan& scan, const Cursor& since, long li
     return total;
 }
 
+// start_document() and finish_document() call PostgreSQL: run them inside pg_guard().
 Datum finish_document(Document& doc, const std::string& server_version, bool resync) {
-    return pg_guard([&] {
-        StringInfo out = &doc.created;
+    StringInfo out = &doc.created;
+    {
         appendStringInfoString(out, "],\"updated\":[");
         appendBinaryStringInfo(out, doc.updated.data, doc.updated.len);
         appendStringInfoString(out, "],\"deleted\":[");
@@ -454,11 +357,11 @@ Datum finish_document(Document& doc, const std::string& server_version, bool res
                                            : "\",\"fullResyncRequired\":false}");
         SET_VARSIZE(out->data, out->len);
         return PointerGetDatum(out->data);
-    });
+    }
 }
 
 void start_document(Document& doc, MemoryContext result_context, MemoryContext page_context) {
-    pg_guard([&] {
+    {
         MemoryContext old = MemoryContextSwitchTo(result_context);
         initStringInfo(&doc.created);
         appendBinaryStringInfo(&doc.created, "\0\0\0\0", VARHDRSZ);  // the text header, set last
@@ -468,7 +371,161 @@ void start_document(Document& doc, MemoryContext result_context, MemoryContext p
         initStringInfo(&doc.deleted);
         MemoryContextSwitchTo(old);
         doc.n_created = doc.n_updated = doc.n_deleted = 0;
+    }
+}
+
+int int_arg(FunctionCallInfo fcinfo, int n, const char* name, int fallback) {
+    if (PG_ARGISNULL(n)) return fallback;
+    int v = PG_GETARG_INT32(n);
+    if (v < 1) {
+        std::string msg = std::string(name) + " must be at least 1, not " + std::to_string(v);
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str());
+    }
+    return v;
+}
+
+// Builds every page of a delta of at most max_changes rows (the query stops at max_changes + 1),
+// or marks the answer a resync when it has more. Called with SPI connected.
+void prepare_pages(DeltaState& state, MemoryContext multi, int max_changes) {
+    int n = 0;
+    bool too_many = pg_guard([&] {
+        long total = 0;
+        int capacity = 4;
+        Datum* pages = static_cast<Datum*>(MemoryContextAlloc(multi, sizeof(Datum) * capacity));
+        for (;;) {
+            MemoryContextReset(state.page_context);
+            Document doc{};
+            start_document(doc, multi, state.page_context);
+            long rows = fill_document(doc, state.scan, state.since, state.page_size,
+                                      state.page_context);
+            total += rows;
+            if (total > max_changes) return true;
+            if (rows == 0 && n > 0) break;
+            if (n == capacity) {
+                capacity *= 2;
+                pages = static_cast<Datum*>(repalloc(pages, sizeof(Datum) * capacity));
+            }
+            pages[n++] = finish_document(doc, state.server_version, false);
+            if (state.page_size == 0 || rows < state.page_size) break;
+        }
+        state.prepared = pages;
+        return false;
     });
+    if (too_many) {
+        state.resync = true;  // answered with the statement's own snapshot, as every refusal is
+        state.server_version = state.snapshot_version;
+        return;
+    }
+    state.n_prepared = n;
+}
+
+void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
+    if (PG_ARGISNULL(0))
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delta_since: the table must not be NULL");
+    Oid relid = PG_GETARG_OID(0);
+    int max_changes_arg = int_arg(fcinfo, 2, "max_changes", 0);
+    int page_size = int_arg(fcinfo, 3, "page_size", 0);
+
+    Cursor since;
+    bool full_sync = PG_ARGISNULL(1);
+    if (!full_sync) {
+        text* t = pg_guard([&] { return PG_GETARG_TEXT_PP(1); });
+        std::string_view v(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+        CursorError e = decode_cursor(v, since);
+        if (e != CursorError::none) {
+            std::string msg = std::string("invalid serverVersion: ") + describe(e);
+            throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str(), cursor_detail);
+        }
+    }
+
+    MemoryContext multi = funcctx->multi_call_memory_ctx;
+    auto* state = new DeltaState();
+    pg_guard([&] {
+        state->cleanup.func = delete_state;
+        state->cleanup.arg = state;
+        MemoryContextRegisterResetCallback(multi, &state->cleanup);
+        funcctx->user_fctx = state;
+        state->page_context =
+            AllocSetContextCreate(multi, "delta_since page", ALLOCSET_DEFAULT_SIZES);
+    });
+    state->page_size = page_size;
+    state->since = since;
+
+    TableShape shape = read_shape(relid);
+
+    ServerClock clock{};
+    std::uint64_t own_xid = 0;
+    Cursor now = cursor_from_active_snapshot(clock, own_xid);
+    state->snapshot_version = state->server_version = encode_cursor(now);
+
+    pg_guard([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    });
+    Registration reg = read_registration(relid);
+    if (!reg.found || !shape.has_created_xid || !shape.has_changed_xid ||
+        shape.deleted_at_index < 0 || shape.pk_index < 0)
+        not_tracked(shape.qualified_name);
+    int max_changes = max_changes_arg ? max_changes_arg : reg.max_changes;
+
+    QueryArgs args;
+    std::string snap_text = snapshot_text(since);
+    args.values[0] = UInt64GetDatum(since.xmin);
+    args.values[2] = UInt64GetDatum(own_xid);
+    args.values[1] = pg_guard([&] { return CStringGetTextDatum(snap_text.c_str()); });
+
+    if (!full_sync && judge_cursor(since, clock, reg.horizon) != CursorFate::usable)
+        state->resync = true;
+    // A delta of at most max_changes rows is read by one query with LIMIT max_changes + 1 and its
+    // pages are built now: one row more means refusing it. Past buffered_limit that would hold too
+    // much in memory, so count first (stopping at max_changes + 1), then stream the pages.
+    bool buffered = !full_sync && !state->resync && max_changes <= buffered_limit;
+    if (!full_sync && !state->resync && !buffered &&
+        count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
+        state->resync = true;
+
+    // The cursor handed back sees what the client's cursor saw and what this snapshot sees: the
+    // client holds both. (They differ when a lagging standby answers a cursor from the primary.)
+    if (!full_sync && !state->resync) state->server_version = encode_cursor(join(since, now));
+
+    // Rows this transaction rewrote are left out (they are its uncommitted writes), and so are
+    // their committed versions, which it cannot see. Should it roll back, those versions must
+    // still reach the client, but no cursor can name them without also forgetting rows the client
+    // does hold: answer with one below the table's horizon, so the next pull resyncs.
+    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
+        Cursor resync_next;
+        resync_next.system_id = clock.system_id;
+        resync_next.xmin = resync_next.xmax = reg.horizon;
+        state->server_version = encode_cursor(resync_next);
+    }
+
+    Scan& scan = state->scan;
+    scan.full_sync = full_sync;
+    scan.ncols = static_cast<int>(shape.names.size());
+    scan.pk_index = shape.pk_index;
+    scan.deleted_at_index = shape.deleted_at_index;
+    pg_guard([&] {
+        MemoryContext old = MemoryContextSwitchTo(multi);
+        scan.codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (scan.ncols + 1)));
+        for (int i = 0; i < scan.ncols; ++i)
+            init_codec(scan.codecs[i], shape.names[i].c_str(), shape.types[i], shape.kinds[i],
+                       i == 0);
+        MemoryContextSwitchTo(old);
+    });
+    if (!state->resync) {
+        std::string sql = "SELECT " + shape.select_list + ", t." + created_xid_column +
+                          " FROM ONLY " + shape.qualified_name + " t WHERE " +
+                          (full_sync ? full_predicate() : delta_predicate());
+        if (buffered) sql += " LIMIT " + std::to_string(static_cast<long>(max_changes) + 1);
+        pg_guard([&] {
+            Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), 3, args.types,
+                                                      args.values, args.nulls, true, 0);
+            MemoryContext old = MemoryContextSwitchTo(multi);
+            scan.portal_name = pstrdup(portal->name);
+            MemoryContextSwitchTo(old);
+        });
+    }
+    if (buffered) prepare_pages(*state, multi, max_changes);
+    pg_guard([] { SPI_finish(); });
 }
 
 Datum delta_since_impl(FunctionCallInfo fcinfo) {
@@ -490,10 +547,21 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
         return pg_guard([&]() -> Datum { SRF_RETURN_DONE(funcctx); });
     }
 
+    if (state->prepared && !state->resync) {
+        if (state->pages >= state->n_prepared) {
+            state->done = true;
+            return delta_since_impl(fcinfo);
+        }
+        Datum result = state->prepared[state->pages++];
+        SRF_RETURN_NEXT(funcctx, result);
+    }
+
     MemoryContext result_context = CurrentMemoryContext;
-    pg_guard([&] { MemoryContextReset(state->page_context); });
     Document doc{};
-    start_document(doc, result_context, state->page_context);
+    pg_guard([&] {
+        MemoryContextReset(state->page_context);
+        start_document(doc, result_context, state->page_context);
+    });
 
     long rows = 0;
     if (!state->resync && state->scan.portal_name) {
@@ -516,7 +584,8 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
         return delta_since_impl(fcinfo);
     }
     ++state->pages;
-    Datum result = finish_document(doc, state->server_version, state->resync);
+    Datum result =
+        pg_guard([&] { return finish_document(doc, state->server_version, state->resync); });
     SRF_RETURN_NEXT(funcctx, result);
 }
 
