@@ -151,6 +151,10 @@ Cursor join(const Cursor& a, const Cursor& b) {
     return j;
 }
 
+bool Cursor::sees_everything_through(std::uint64_t xid) const noexcept {
+    return xid < xmax && (xip.empty() || xip.front() > xid);
+}
+
 std::string encode_cursor(const Cursor& cursor) {
     std::string bytes;
     bytes.reserve(32 + cursor.xip.size() * 2);

@@ -20,6 +20,8 @@ struct Cursor {
 
     // Was a change written by (committed, top-level) transaction `xid` already visible?
     bool sees(std::uint64_t xid) const noexcept;
+    // Was every transaction up to and including `xid` finished (and so, if committed, visible)?
+    bool sees_everything_through(std::uint64_t xid) const noexcept;
 
     bool operator==(const Cursor& o) const noexcept {
         return system_id == o.system_id && xmin == o.xmin && xmax == o.xmax && xip == o.xip;

@@ -196,13 +196,14 @@ struct Registration {
     bool found;
     int max_changes;
     std::uint64_t horizon;
+    std::uint64_t purged_through;  // 0 when never purged
 };
 
 // The table's row of delta_sync.tracked, read through its primary key index with the statement's
 // snapshot (no SQL to parse and plan on every call). The registry is readable by everyone.
 Registration read_registration(Oid relid) {
     return pg_guard([&] {
-        Registration reg{false, 0, 0};
+        Registration reg{false, 0, 0, 0};
         Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
         if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
         Relation rel = table_open(registry, AccessShareLock);
@@ -218,6 +219,11 @@ Registration read_registration(Oid relid) {
             reg.found = true;
             reg.max_changes = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
             reg.horizon = DatumGetUInt64(heap_getattr(tup, 3, desc, &isnull));
+            // Column 5 came with 1.1; a 1.0 registry has no purges to remember.
+            if (desc->natts >= 5) {
+                Datum purged = heap_getattr(tup, 5, desc, &isnull);
+                if (!isnull) reg.purged_through = DatumGetUInt64(purged);
+            }
         }
         systable_endscan(scan);
         table_close(rel, AccessShareLock);
@@ -473,7 +479,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     args.values[2] = UInt64GetDatum(own_xid);
     args.values[1] = pg_guard([&] { return CStringGetTextDatum(snap_text.c_str()); });
 
-    if (!full_sync && judge_cursor(since, clock, reg.horizon) != CursorFate::usable)
+    if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through) != CursorFate::usable)
         state->resync = true;
     // A delta of at most max_changes rows is read by one query with LIMIT max_changes + 1 and its
     // pages are built now: one row more means refusing it. Past buffered_limit that would hold too
@@ -490,7 +496,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     // Rows this transaction rewrote are left out (they are its uncommitted writes), and so are
     // their committed versions, which it cannot see. Should it roll back, those versions must
     // still reach the client, but no cursor can name them without also forgetting rows the client
-    // does hold: answer with one below the table's horizon, so the next pull resyncs.
+    // does hold: answer with one that does not see the table's horizon, so the next pull resyncs.
     if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
         Cursor resync_next;
         resync_next.system_id = clock.system_id;

@@ -109,3 +109,14 @@ CREATE EVENT TRIGGER delta_sync_restamp_restored ON ddl_command_end WHEN TAG IN 
 ALTER FUNCTION delta_sync._stamp() RESET search_path;
 ALTER FUNCTION delta_sync._soft_delete() RESET search_path;
 ALTER FUNCTION delta_sync._after_statement() RESET search_path;
+
+-- ---------------------------------------------------------------------------------------------
+-- Purges have a horizon of their own
+-- ---------------------------------------------------------------------------------------------
+
+-- horizon is exact (a cursor that does not see that xid predates the event). A purge needs
+-- "has seen every transaction up to the newest removed deletion", which an unrelated old
+-- transaction can spoil; keeping it apart lets events resync only the cursors they concern.
+ALTER TABLE delta_sync.tracked ADD COLUMN purged_through xid8;
+COMMENT ON COLUMN delta_sync.tracked.purged_through IS
+    'newest version among rows delta_sync.purge() removed; cursors that had not seen every transaction up to it resync';

@@ -1,10 +1,10 @@
 // delta_sync.purge(tbl, older_than): physically removes rows soft-deleted more than older_than
-// ago and raises the table's horizon past them.
+// ago and moves the table's purge horizon past them.
 //
 // Why the horizon: a client whose cursor did not yet see such a deletion would never hear of it
-// once the row is gone. The horizon becomes the newest version xid among the removed rows, and
-// delta_since() answers every cursor whose xmin is not beyond it with fullResyncRequired; cursors
-// taken after all those deletions had finished keep working.
+// once the row is gone. The table's purged_through becomes the newest version xid among the
+// removed rows, and delta_since() answers every cursor that had not seen all transactions up to
+// it with fullResyncRequired; cursors taken after all those deletions had finished keep working.
 //
 // The physical DELETE must get past the soft-delete trigger. Only this function can open that
 // door: it names the table in a backend-local variable that the trigger reads, set and cleared
@@ -111,7 +111,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
             Oid htypes[2] = {REGCLASSOID, XID8OID};
             Datum hvalues[2] = {ObjectIdGetDatum(relid), newest};
             rc = SPI_execute_with_args(
-                "UPDATE delta_sync.tracked SET horizon = GREATEST(horizon, $2) "
+                "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2) "
                 "WHERE relid OPERATOR(pg_catalog.=) $1",
                 2, htypes, hvalues, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE || SPI_processed != 1)

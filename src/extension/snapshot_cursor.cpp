@@ -86,12 +86,15 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
     return c;
 }
 
-CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon) {
+CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon,
+                        std::uint64_t purged_through) {
     if (cursor.system_id != clock.system_id) return CursorFate::other_cluster;
     // A standby behind the primary that issued the cursor is merely lagging: answering from its
     // older snapshot can only re-deliver. A primary that never reached that xid was restored.
     if (!clock.in_recovery && cursor.xmax > clock.next_xid) return CursorFate::from_the_future;
-    if (cursor.xmin <= horizon) return CursorFate::before_horizon;
+    if (!cursor.sees(horizon)) return CursorFate::before_horizon;
+    if (purged_through != 0 && !cursor.sees_everything_through(purged_through))
+        return CursorFate::before_purge;
     return CursorFate::usable;
 }
 

@@ -26,11 +26,16 @@ enum class CursorFate {
     usable,
     other_cluster,      // different system identifier
     from_the_future,    // xmax beyond the next xid: a restored backup, or time travel
-    before_horizon,     // older than the table's tracking start, last TRUNCATE or purge
+    before_horizon,     // from before the table's tracking start, last TRUNCATE, ALTER or restore
+    before_purge,       // may not have seen deletions that purge() has since removed
 };
 
-// horizon: the xid of the table's last horizon event; a cursor whose xmin is not beyond it may
-// have missed what that event removed.
-CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon);
+// horizon: the xid of the table's last event that history cannot express (tracking start,
+// TRUNCATE, ALTER TABLE, restore); a cursor that does not see it predates the event.
+// purged_through (0: never purged): the newest version among rows purge() removed; a cursor must
+// have seen every transaction up to it, or it may have missed a deletion that is now gone.
+// Both are exact: an unrelated old transaction still running does not force a resync.
+CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon,
+                        std::uint64_t purged_through);
 
 }  // namespace delta_sync

@@ -65,6 +65,18 @@ BOOST_AUTO_TEST_CASE(visibility_follows_the_snapshot) {
     BOOST_TEST(!c.sees(1000));
 }
 
+BOOST_AUTO_TEST_CASE(sees_everything_through_means_every_xid_up_to_it) {
+    Cursor c;
+    c.xmin = 100;
+    c.xmax = 110;
+    c.xip = {104, 107};
+    for (std::uint64_t through = 90; through < 120; ++through) {
+        bool all = true;
+        for (std::uint64_t x = 1; x <= through; ++x) all = all && c.sees(x);
+        BOOST_TEST_CONTEXT("through " << through) { BOOST_TEST(c.sees_everything_through(through) == all); }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(join_sees_what_either_sees) {
     // Every relative placement of two snapshots' windows, checked xid by xid.
     const std::vector<std::pair<Cursor, Cursor>> cases = [] {
