@@ -15,6 +15,7 @@
 #include "boundary.hpp"
 #include "cursor.hpp"
 #include "record_encoder.hpp"
+#include "registry.hpp"
 #include "snapshot_cursor.hpp"
 
 #include <string>
@@ -23,10 +24,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/genam.h"
-#include "access/stratnum.h"
-#include "access/table.h"
 #include "catalog/namespace.h"
-#include "utils/fmgroids.h"
 #include "utils/snapmgr.h"
 #include "access/relation.h"
 #include "catalog/pg_type.h"
@@ -44,6 +42,8 @@ extern "C" {
 namespace delta_sync {
 
 namespace {
+
+using Registration = RegistryRow;
 
 constexpr const char* created_xid_column = "delta_sync_created_xid";
 constexpr const char* changed_xid_column = "delta_sync_changed_xid";
@@ -192,43 +192,8 @@ TableShape read_shape(Oid relid) {
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr, hint.c_str());
 }
 
-struct Registration {
-    bool found;
-    int max_changes;
-    std::uint64_t horizon;
-    std::uint64_t purged_through;  // 0 when never purged
-};
-
-// The table's row of delta_sync.tracked, read through its primary key index with the statement's
-// snapshot (no SQL to parse and plan on every call). The registry is readable by everyone.
 Registration read_registration(Oid relid) {
-    return pg_guard([&] {
-        Registration reg{false, 0, 0, 0};
-        Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
-        if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
-        Relation rel = table_open(registry, AccessShareLock);
-        Oid pkey = RelationGetPrimaryKeyIndex(rel);
-        ScanKeyData key;
-        ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-        SysScanDesc scan =
-            systable_beginscan(rel, pkey, OidIsValid(pkey), GetActiveSnapshot(), 1, &key);
-        HeapTuple tup = systable_getnext(scan);
-        if (HeapTupleIsValid(tup)) {
-            TupleDesc desc = RelationGetDescr(rel);
-            bool isnull;
-            reg.found = true;
-            reg.max_changes = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
-            reg.horizon = DatumGetUInt64(heap_getattr(tup, 3, desc, &isnull));
-            // Column 5 came with 1.1; a 1.0 registry has no purges to remember.
-            if (desc->natts >= 5) {
-                Datum purged = heap_getattr(tup, 5, desc, &isnull);
-                if (!isnull) reg.purged_through = DatumGetUInt64(purged);
-            }
-        }
-        systable_endscan(scan);
-        table_close(rel, AccessShareLock);
-        return reg;
-    });
+    return pg_guard([&] { return read_registry_row(relid); });
 }
 
 std::string snapshot_text(const Cursor& c) {

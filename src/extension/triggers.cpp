@@ -12,6 +12,7 @@
 // catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
+#include "registry.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -308,7 +309,9 @@ Datum after_statement(FunctionCallInfo fcinfo) {
     if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(RelationGetRelid(rel));
     char* payload = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
                              RelationGetRelationName(rel));
-    Async_Notify("delta_sync", payload);
+    // Tables written by many concurrent transactions can turn NOTIFY off (delta_sync.set_notify):
+    // it serialises their commits on one cluster-wide lock. Clients then rely on polling.
+    if (read_registry_row(RelationGetRelid(rel)).notify) Async_Notify("delta_sync", payload);
     return PointerGetDatum(nullptr);
 }
 
