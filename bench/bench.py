@@ -293,47 +293,27 @@ def bench_refuse(db, res):
         changed, res["refuse"]["vs_seq_scan"]["median"], res["refuse"]["seed_vs_seq_scan"]["median"]))
 
 
-# The trigger functions as they would be without their SET search_path clause (a proposed change,
-# see analysis.md): a function with SET clauses runs through fmgr_security_definer(), which saves,
-# sets and restores the GUC on every call, i.e. on every row.
-NO_SET = ("ALTER FUNCTION delta_sync._stamp() RESET search_path; "
-          "ALTER FUNCTION delta_sync._after_statement() RESET search_path")
-WITH_SET = ("ALTER FUNCTION delta_sync._stamp() SET search_path = pg_catalog, pg_temp; "
-            "ALTER FUNCTION delta_sync._after_statement() SET search_path = pg_catalog, pg_temp")
-
-
 def bench_writes(db, res):
     """Bulk UPDATE of every row: tracked vs moddatetime, PL/pgSQL and no trigger."""
-    variants = ["tracked", "moddatetime", "plpgsql", "none", "tracked_no_set"]
+    variants = ["tracked", "moddatetime", "plpgsql", "none"]
 
     def one(v):
-        table = "tracked" if v == "tracked_no_set" else v
-
         def f():
-            db.run("VACUUM w_%s" % table)
+            db.run("VACUUM w_%s" % v)
             db.run("CHECKPOINT")
-            if v == "tracked_no_set":
-                db.run(NO_SET)
-            try:
-                return db.timed(sql("bulk_" + table))
-            finally:
-                if v == "tracked_no_set":
-                    db.run(WITH_SET)
+            return db.timed(sql("bulk_" + v))
         return f
 
-    for v in variants[:4]:  # one untimed round: every table gets its first round of dead rows alike
+    for v in variants:  # one untimed round: every table gets its first round of dead rows alike
         one(v)()
     s = interleaved(RUNS, {v: one(v) for v in variants})
     res["writes"] = {"rows": WRITE_ROWS, "seconds": {k: summary(v) for k, v in s.items()},
                      "vs_moddatetime": summary(ratios(s, "tracked", "moddatetime")),
                      "vs_none": summary(ratios(s, "tracked", "none")),
                      "vs_plpgsql": summary(ratios(s, "tracked", "plpgsql")),
-                     "moddatetime_vs_none": summary(ratios(s, "moddatetime", "none")),
-                     "no_set_vs_moddatetime": summary(ratios(s, "tracked_no_set", "moddatetime")),
-                     "no_set_vs_none": summary(ratios(s, "tracked_no_set", "none"))}
-    log("bulk update ÷ moddatetime %.2f, ÷ no trigger %.2f (without SET search_path: %.2f, %.2f)" % (
-        res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"],
-        res["writes"]["no_set_vs_moddatetime"]["median"], res["writes"]["no_set_vs_none"]["median"]))
+                     "moddatetime_vs_none": summary(ratios(s, "moddatetime", "none"))}
+    log("bulk update ÷ moddatetime %.2f, ÷ no trigger %.2f" % (
+        res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"]))
 
 
 def pgbench(script, seconds, sample_waits=False):
@@ -362,29 +342,25 @@ def pgbench(script, seconds, sample_waits=False):
 
 def bench_pgbench(db, res):
     """8 pgbench clients of single-row updates by random id, tracked vs untracked table; and, to
-    show where the difference goes, the tracked table with its NOTIFY trigger disabled (and also
-    without SET search_path on its trigger functions), and a table with the tracked table's
-    columns and index but no trigger, whose statement writes them itself."""
+    show where the difference goes, the tracked table with its notifications turned off
+    (delta_sync.set_notify), and a table with the tracked table's columns and index but no
+    trigger, whose statement writes them itself."""
     def one(kind):
         table = {"untracked": "untracked", "samecols": "samecols"}.get(kind, "tracked")
 
         def f():
             db.run("VACUUM pg_%s" % table)
             db.run("CHECKPOINT")
-            if kind.startswith("tracked_no_notify"):
-                db.run("ALTER TABLE pg_tracked DISABLE TRIGGER delta_sync_notify")
-            if kind == "tracked_no_notify_no_set":
-                db.run(NO_SET)
+            if kind == "tracked_no_notify":
+                db.run("SELECT delta_sync.set_notify('pg_tracked', false)")
             try:
                 return pgbench("pgbench_%s.sql" % table, PGBENCH_SECONDS)[0]
             finally:
-                if kind.startswith("tracked_no_notify"):
-                    db.run("ALTER TABLE pg_tracked ENABLE ALWAYS TRIGGER delta_sync_notify")
-                if kind == "tracked_no_notify_no_set":
-                    db.run(WITH_SET)
+                if kind == "tracked_no_notify":
+                    db.run("SELECT delta_sync.set_notify('pg_tracked', true)")
         return f
 
-    kinds = ("tracked", "untracked", "tracked_no_notify", "tracked_no_notify_no_set", "samecols")
+    kinds = ("tracked", "untracked", "tracked_no_notify", "samecols")
     s = interleaved(RUNS, {k: one(k) for k in kinds})
     db.run("VACUUM pg_tracked")
     _, waits = pgbench("pgbench_tracked.sql", 6, sample_waits=True)  # untimed: where time goes
@@ -393,12 +369,11 @@ def bench_pgbench(db, res):
                       "rows": PGBENCH_ROWS, "tps": {k: summary(v) for k, v in s.items()},
                       "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked")),
                       "no_notify_vs_untracked": summary(ratios(s, "tracked_no_notify", "untracked")),
-                      "no_notify_no_set_vs_untracked": summary(ratios(s, "tracked_no_notify_no_set", "untracked")),
                       "samecols_vs_untracked": summary(ratios(s, "samecols", "untracked")),
-                      "no_notify_no_set_vs_samecols": summary(ratios(s, "tracked_no_notify_no_set", "samecols")),
+                      "no_notify_vs_samecols": summary(ratios(s, "tracked_no_notify", "samecols")),
                       "tracked_wait_events": sorted(((k, v / total) for k, v in waits.items()),
                                                     key=lambda kv: -kv[1])[:6]}
-    log("pgbench tracked ÷ untracked TPS %.3f (NOTIFY trigger disabled: %.3f)" % (
+    log("pgbench tracked ÷ untracked TPS %.3f (notifications off: %.3f)" % (
         res["pgbench"]["tracked_vs_untracked"]["median"],
         res["pgbench"]["no_notify_vs_untracked"]["median"]))
 
