@@ -1,17 +1,19 @@
 // delta_since(tbl, since, max_changes, page_size): the DeltaResponse documents of one table.
 //
 // How a call works. Everything runs on the statement's active snapshot S: the function is STABLE
-// and every SPI query is read-only, so the registry lookup, the threshold count, the page scan
-// and the returned cursor all see the same database. A row is "changed since P" when the xid that
-// last wrote it is not visible in the client's cursor P; rows that S sees and P does not are the
-// delta, and S becomes the next cursor, so a transaction that commits late is simply not yet
-// visible in S and is delivered by the pull after it commits, never skipped.
+// and every SPI query is read-only, so the registry lookup, the threshold, the page scan and the
+// returned cursor all see the same database. A row is "changed since P" when the xid that last
+// wrote it is not visible in the client's cursor P; rows that S sees and P does not are the delta,
+// and the cursor handed back sees what P or S saw, so a transaction that commits late is simply
+// not yet visible in S and is delivered by the pull after it commits, never skipped.
 //
-// The first call validates the arguments, turns S into a cursor, judges P (another cluster, a
-// restored backup or a cursor older than the table's horizon gets fullResyncRequired), counts the
-// delta with a LIMIT of max_changes + 1, and opens an SPI cursor over the changed rows. Each call
-// then fetches rows from that cursor and writes one document: a page of page_size entries, or
-// everything when no page_size was given. Memory is therefore bounded by a page.
+// The first call validates the arguments, turns S into a cursor, and judges P (another cluster, a
+// restored backup, or a cursor from before the table's horizon gets fullResyncRequired). A full
+// sync (P is NULL) opens an SPI cursor over the live rows, and each call writes one document from
+// it: a page of page_size entries, or everything when no page_size was given, so memory is bounded
+// by a page. A delta with max_changes up to 10,000 is read by one query with LIMIT max_changes + 1
+// and its pages built in the first call (one row more is the refusal); a larger threshold is
+// counted first (the count stops at max_changes + 1) and its pages streamed like a full sync.
 #include "boundary.hpp"
 #include "cursor.hpp"
 #include "record_encoder.hpp"
@@ -22,19 +24,17 @@
 #include <vector>
 
 extern "C" {
-#include "access/htup_details.h"
 #include "access/genam.h"
-#include "catalog/namespace.h"
-#include "utils/snapmgr.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
-#include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "catalog/objectaddress.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 }
