@@ -334,7 +334,21 @@ void fill_codec(ColumnCodec& codec, Oid type, JsonKind kind) {
     codec.fast_datetime = false;
     if (kind == JsonKind::datetime &&
         (codec.base_type == TIMESTAMPTZOID || codec.base_type == TIMESTAMPOID)) {
-        codec.fast_datetime = timestamp_fast_path_agrees(codec.base_type, codec.gmtoff);
+        // The verdict depends only on the type and the session time zone: probe once per backend
+        // and zone, not on every call (the probes cost more than encoding a small delta).
+        struct Verdict {
+            const void* tz;
+            bool agrees;
+            long gmtoff;
+        };
+        static Verdict verdicts[2] = {{nullptr, false, 0}, {nullptr, false, 0}};
+        Verdict& v = verdicts[codec.base_type == TIMESTAMPTZOID ? 1 : 0];
+        if (v.tz != session_timezone) {
+            v.agrees = timestamp_fast_path_agrees(codec.base_type, v.gmtoff);
+            v.tz = session_timezone;
+        }
+        codec.fast_datetime = v.agrees;
+        codec.gmtoff = v.gmtoff;
         codec.fast_tz = session_timezone;
     }
     if (kind == JsonKind::array) {
