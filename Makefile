@@ -6,14 +6,15 @@
 # PGXS include below is optional: without server headers only those targets can run.
 
 EXTENSION = delta_sync
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 MODULE_big = delta_sync
 
 EXT_SRCS = $(wildcard src/extension/*.cpp)
 OBJS = $(EXT_SRCS:.cpp=.o)
 # Each release is its predecessor plus an upgrade script; the full script of the current version
 # is built from them, so the upgrade path and a fresh install can never disagree.
-DATA = src/extension/delta_sync--1.0.sql src/extension/delta_sync--1.0--1.1.sql
+UPGRADES = src/extension/delta_sync--1.0--1.1.sql src/extension/delta_sync--1.1--1.2.sql
+DATA = src/extension/delta_sync--1.0.sql $(UPGRADES)
 DATA_built = src/extension/delta_sync--$(EXTVERSION).sql
 
 # pg_regress tests are found, not listed; none of them repeats CREATE EXTENSION.
@@ -37,8 +38,8 @@ endif
 
 .DEFAULT_GOAL := all
 
-src/extension/delta_sync--1.1.sql: src/extension/delta_sync--1.0.sql src/extension/delta_sync--1.0--1.1.sql
-	{ cat src/extension/delta_sync--1.0.sql; sed '/^\\echo /d' src/extension/delta_sync--1.0--1.1.sql; } > $@
+src/extension/delta_sync--$(EXTVERSION).sql: src/extension/delta_sync--1.0.sql $(UPGRADES)
+	{ cat src/extension/delta_sync--1.0.sql; for f in $(UPGRADES); do sed '/^\\echo /d' $$f; done; } > $@
 .PHONY: deps test demo bench fuzz
 
 deps:

@@ -7,6 +7,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
+# PG_CONFIG picks the PostgreSQL installation to build against, install into and run (default:
+# Debian's 15). A private copy of the server tree (tests/private_pg.sh) lets several checkouts
+# run their suites at once without installing over each other.
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
+logs=$(mktemp -d /tmp/delta_sync_logs.XXXXXX)
 
 passed=0
 failed=0
@@ -18,16 +24,16 @@ record() {  # name status
 say() { printf '\n== %s\n' "$*"; }
 
 say "build and install the extension"
-if ! { make -s -j"$jobs" && make -s install; } >/tmp/delta_sync_build.log 2>&1; then
-  cat /tmp/delta_sync_build.log
+if ! { make -s -j"$jobs" && make -s install; } >$logs/build.log 2>&1; then
+  cat $logs/build.log
   echo "0 passed, 1 failed"
   exit 1
 fi
 
 say "build the C++ library, tools and unit tests (cmake)"
 if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-       cmake --build build -j"$jobs" >/tmp/delta_sync_cmake.log 2>&1; }; then
-  cat /tmp/delta_sync_cmake.log
+       cmake --build build -j"$jobs" >$logs/cmake.log 2>&1; }; then
+  cat $logs/cmake.log
   echo "0 passed, 1 failed"
   exit 1
 fi
@@ -37,7 +43,7 @@ export DELTA_SYNC_TEST_DIR=$work
 cleanup() {
   for d in "$work"/*/; do [ -f "$d/data/postmaster.pid" ] && tests/cluster.sh stop "$d"; done
   tests/cluster.sh stop "$work/main" 2>/dev/null
-  rm -rf "$work"
+  rm -rf "$work" "$logs"
 }
 trap cleanup EXIT
 tests/cluster.sh start "$work/main" 5440
@@ -59,22 +65,22 @@ fi
 
 say "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 if cmake -S . -B build-asan -DDELTA_SYNC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
-   cmake --build build-asan -j"$jobs" --target unit_tests >/tmp/delta_sync_asan.log 2>&1; then
+   cmake --build build-asan -j"$jobs" --target unit_tests >$logs/asan.log 2>&1; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     build-asan/unit_tests --report_level=short
   record "unit tests (ASan+UBSan)" $?
 else
-  cat /tmp/delta_sync_asan.log
+  cat $logs/asan.log
   record "unit tests (ASan+UBSan) build" 1
 fi
 
 say "pg_regress"
 rm -rf results regression.diffs regression.out
-make -s installcheck >/tmp/delta_sync_regress.log 2>&1
+make -s installcheck >$logs/regress.log 2>&1
 rc=$?
-cat /tmp/delta_sync_regress.log
+cat $logs/regress.log
 total=$(ls sql/*.sql | wc -l)
-bad=$(grep -cE '\.\.\. FAILED' /tmp/delta_sync_regress.log || true)
+bad=$(grep -cE '\.\.\. FAILED' $logs/regress.log || true)
 [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=$total
 passed=$((passed + total - bad)); failed=$((failed + bad))
 if [ "$bad" -gt 0 ]; then

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Upgrade and trusted install:
 #  - a 1.0 install with tracked tables and a client cursor, upgraded in place to 1.1: tracking,
-#    the cursor and the new purge() all work, and the upgraded extension has exactly the objects
-#    of a fresh 1.1 install;
+#    the cursor and the new purge() all work; then to the current version, after which the
+#    upgraded extension has exactly the objects of a fresh install;
 #  - the extension is trusted: a database owner without superuser installs and uses it.
 # Needs the PG* variables of a running cluster (make test exports them).
 set -euo pipefail
@@ -59,8 +59,15 @@ SQL
 }
 q -d postgres -c "CREATE DATABASE ds_fresh"
 q -d ds_fresh -c "CREATE EXTENSION delta_sync"
-diff <(objects ds_upgrade) <(objects ds_fresh) || fail "an upgraded 1.1 differs from a fresh 1.1"
-echo "upgrade 1.0 -> 1.1: tracked tables, cursors and settings kept; objects identical to a fresh 1.1 ($(objects ds_fresh | wc -l) objects)"
+# Then on to the current version: the cursor and settings still hold.
+q -d ds_upgrade -c "ALTER EXTENSION delta_sync UPDATE"
+current=$(q -d ds_fresh -c "SELECT extversion FROM pg_extension WHERE extname = 'delta_sync'")
+[ "$(q -d ds_upgrade -c "SELECT extversion FROM pg_extension WHERE extname = 'delta_sync'")" = "$current" ] ||
+  fail "the update did not reach $current"
+[ "$(q -d ds_upgrade -c "SELECT max_changes FROM delta_sync.tracked WHERE relid = 'b'::regclass")" = 20 ] ||
+  fail "the update to $current lost a table's settings"
+diff <(objects ds_upgrade) <(objects ds_fresh) || fail "an upgraded $current differs from a fresh $current"
+echo "upgrade 1.0 -> 1.1 -> $current: tracked tables, cursors and settings kept; objects identical to a fresh $current ($(objects ds_fresh | wc -l) objects)"
 
 # -- trusted: a database owner without superuser ------------------------------------------------------
 q -d postgres -c "CREATE ROLE ds_dbowner LOGIN"
