@@ -1,4 +1,4 @@
--- The bucket rules of DESIGN §3: created, updated, deleted, and what is in none of them.
+-- The bucket rules of docs/design.md §4: created, updated, deleted, and what is in none of them.
 -- Cursors stay in psql variables; only ids, counts and booleans are printed.
 
 \set ECHO none

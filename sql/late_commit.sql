@@ -1,4 +1,4 @@
--- Late commits (DESIGN §3, §7.1): a change whose transaction commits after a pull is in the next
+-- Late commits (docs/design.md §3, §9.1): a change whose transaction commits after a pull is in the next
 -- pull, and an older transaction that commits after a newer one is not lost. A second session,
 -- through dblink, holds a transaction open across pulls.
 

@@ -1,4 +1,4 @@
--- The caller's own writes (DESIGN §3): a pull inside a transaction that has written leaves its
+-- The caller's own writes (docs/design.md §8): a pull inside a transaction that has written leaves its
 -- own uncommitted rows out and keeps its xid in progress in the cursor, so the next pull after
 -- COMMIT delivers them, and a ROLLBACK loses nothing the client was owed.
 

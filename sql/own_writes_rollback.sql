@@ -1,5 +1,5 @@
--- The caller's own writes, rolled back (DESIGN §3: "every committed change is delivered by exactly
--- one pull"): a pull inside a transaction that has rewritten existing rows hides them (they are
+-- The caller's own writes, rolled back (docs/design.md §8; §1: each committed change comes in
+-- exactly one pull): a pull inside a transaction that has rewritten existing rows hides them (they are
 -- its own uncommitted writes), so after a ROLLBACK the cursor must still lead to their committed
 -- versions: delivered by the next pull, or a fullResyncRequired.
 

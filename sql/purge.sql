@@ -1,4 +1,4 @@
--- delta_sync.purge (issue 3, retention): old soft-deleted rows are removed physically, the
+-- delta_sync.purge (docs/design.md §6): old soft-deleted rows are removed physically, the
 -- horizon moves past them, cursors that could have missed those deletions resync, newer ones don't.
 
 \set ECHO none

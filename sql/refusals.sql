@@ -1,4 +1,4 @@
--- delta_since refusals (DESIGN §1, §3): every argument error with its SQLSTATE; a serverVersion
+-- delta_since refusals (docs/design.md §3, §10): every argument error with its SQLSTATE; a serverVersion
 -- that is malformed, truncated or altered is 22023 with a message saying what a serverVersion is;
 -- one from another cluster or from the future is not an error but fullResyncRequired.
 

@@ -1,4 +1,4 @@
--- Privileges and search_path (issue 3, point 5): delta_since runs with the caller's rights,
+-- Privileges and search_path (docs/design.md §10): delta_since runs with the caller's rights,
 -- row-level security filters all three buckets, track/untrack/purge need the owner, and nothing
 -- the extension runs inside someone else's statement can be hijacked through search_path.
 

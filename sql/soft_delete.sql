@@ -1,4 +1,4 @@
--- Soft delete (DESIGN §2): DELETE keeps the row with deleted_at set and a new version; a DELETE
+-- Soft delete (docs/design.md §2): DELETE keeps the row with deleted_at set and a new version; a DELETE
 -- of a deleted row changes nothing; undelete by setting deleted_at back to NULL.
 
 \set ECHO none

@@ -1,4 +1,4 @@
--- delta_sync.track / delta_sync.untrack (DESIGN §2): what tracking adds, that a second track
+-- delta_sync.track / delta_sync.untrack (docs/design.md §2): what tracking adds, that a second track
 -- changes nothing, that untrack removes only the internals, and every refusal with its SQLSTATE.
 
 \set ECHO none

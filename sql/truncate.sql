@@ -1,4 +1,4 @@
--- TRUNCATE (DESIGN §2, §3): it raises the table's horizon, so every cursor from before it gets
+-- TRUNCATE (docs/design.md §6): it raises the table's horizon, so every cursor from before it gets
 -- fullResyncRequired; a cursor taken after it works. A rolled back TRUNCATE changes nothing.
 
 \set ECHO none
