@@ -11,6 +11,10 @@ A message built from pieces (string concatenation, a std::string variable define
 same file) is checked as a template with %s for the pieces that are not literals; a message that
 is nothing but a value passed through (errmsg_internal("%s", ...), e.what()) is skipped.
 
+In the SQL scripts only the last definition of each function (in upgrade order) counts: a
+released script is never edited, so a message is fixed by redefining its function in the next
+upgrade script, after which the old text is no longer installed.
+
 Rules checked:
   primary message (errmsg, elog, SqlError's message, RAISE's format):
     - does not start with a capital letter (a leading quoted name or %s placeholder is fine);
@@ -54,8 +58,9 @@ BUFFER_CALLS = {"copy_text", "snprintf"}
 
 
 class Message:
-    def __init__(self, path, line, kind, text):
+    def __init__(self, path, line, kind, text, function=None):
         self.path, self.line, self.kind, self.text = path, line, kind, text
+        self.function = function  # SQL: the function whose body holds it
 
     def where(self):
         path = self.path
@@ -277,9 +282,39 @@ def strip_sql_comments(src):
 SQL_STRING = r"'((?:[^']|'')*)'"
 
 
+FUNCTION_START = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w.\"]+)\s*\(", re.I | re.M)
+STATEMENT_START = re.compile(r"^(?:CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE|SELECT|DO)\b", re.I | re.M)
+
+
+def sql_functions(src):
+    """(start, end, name) of each CREATE FUNCTION: from its CREATE to the next top-level
+    statement after its body (approximately: the next line that starts a statement after the
+    function's closing dollar quote)."""
+    spans = []
+    for m in FUNCTION_START.finditer(src):
+        body = re.search(r"\$(\w*)\$", src[m.end():])
+        end = len(src)
+        if body:
+            tag = body.group(0)
+            open_at = m.end() + body.end()
+            close_at = src.find(tag, open_at)
+            if close_at >= 0:
+                nxt = STATEMENT_START.search(src, close_at + len(tag))
+                end = nxt.start() if nxt else len(src)
+        spans.append((m.start(), end, m.group(1).replace('"', "").lower()))
+    return spans
+
+
 def sql_messages(path):
     src = strip_sql_comments(open(path, encoding="utf-8").read())
     found = []
+    functions = sql_functions(src)
+
+    def owner(at):
+        for start, end, name in functions:
+            if start <= at < end:
+                return name
+        return None
     for m in re.finditer(r"\bRAISE\s+(?:(EXCEPTION|WARNING|NOTICE|INFO|LOG|DEBUG)\s+)?", src, re.I):
         # The statement runs to the first ';' outside a literal.
         i, n = m.end(), len(src)
@@ -294,14 +329,15 @@ def sql_messages(path):
         if fmt:
             at = stmt_start + fmt.start(1)
             found.append(Message(path, src.count("\n", 0, at) + 1, PRIMARY,
-                                 fmt.group(1).replace("''", "'")))
+                                 fmt.group(1).replace("''", "'"), owner(at)))
         using = re.search(r"\bUSING\b", stmt, re.I)
         if not using:
             continue
         for o in re.finditer(r"\b(MESSAGE|DETAIL|HINT)\s*=\s*" + SQL_STRING, stmt[using.end():], re.I):
             kind = {"MESSAGE": PRIMARY, "DETAIL": DETAIL, "HINT": HINT}[o.group(1).upper()]
             at = stmt_start + using.end() + o.start(2)
-            found.append(Message(path, src.count("\n", 0, at) + 1, kind, o.group(2).replace("''", "'")))
+            found.append(Message(path, src.count("\n", 0, at) + 1, kind,
+                                 o.group(2).replace("''", "'"), owner(at)))
     return found
 
 
@@ -343,15 +379,33 @@ def default_files():
     return sorted(glob.glob(os.path.join(ext, "*.cpp")) + glob.glob(os.path.join(ext, "*.hpp")) + sql)
 
 
+def upgrade_order(path):
+    """Install scripts in the order an install applies them: delta_sync--1.0.sql, then each
+    upgrade script by the version it upgrades to; other files by name after them."""
+    name = os.path.basename(path)
+    m = re.match(r"^.*--(\d+(?:\.\d+)*)\.sql$", name)
+    if m:
+        return (0, [int(x) for x in m.group(1).split(".")], name)
+    return (1, [], name)
+
+
 def main(argv):
     listing = "--list" in argv
     files = [os.path.abspath(a) for a in argv if a != "--list"] or default_files()
     messages = []
     for path in files:
-        if path.endswith(".sql"):
-            messages += sql_messages(path)
-        else:
+        if not path.endswith(".sql"):
             messages += cxx_messages(path)
+    # Install scripts are never edited once released: a message is changed by redefining its
+    # function in a later upgrade script. Only the last definition of each function (in upgrade
+    # order) is installed, so only its messages count.
+    sql = [m for path in sorted((f for f in files if f.endswith(".sql")), key=upgrade_order)
+           for m in sql_messages(path)]
+    last = {}
+    for m in sql:
+        if m.function:
+            last[m.function] = m.path
+    messages += [m for m in sql if not m.function or last[m.function] == m.path]
     bad = 0
     for msg in messages:
         problems = violations(msg)

@@ -3,8 +3,9 @@
 
 Runs the checker on small C++ and SQL files written here, each line holding a message that
 follows PostgreSQL's style or breaks exactly one rule, and compares the violations it reports
-(file:line and rule) with the expected ones. Also checks that it finds no violation and exits 0
-on a file of good messages, and exits 1 when there is a violation.
+(file:line and rule) with the expected ones. Also checks that a function redefined by a later
+upgrade script is judged by its new definition only, that the checker finds no violation and
+exits 0 on a file of good messages, and that it exits 1 when there is a violation.
 """
 import os
 import re
@@ -73,6 +74,31 @@ EXPECTED_SQL = [
     (8, "ends with a period"),
 ]
 
+# A released script and the upgrade script that redefines one of its functions: only the
+# installed (last) definition's messages count.
+OLD_SCRIPT = """CREATE FUNCTION s.f(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 's.f: the table must not be NULL';
+END
+$fn$;
+COMMENT ON FUNCTION s.f(regclass) IS 'f';
+
+CREATE FUNCTION s.g() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'Broken.';
+END $$;
+"""
+UPGRADE_SCRIPT = """-- upgrade
+CREATE OR REPLACE FUNCTION s.f(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'the table must not be NULL';
+    RAISE EXCEPTION 'Still wrong';
+END
+$fn$;
+"""
+EXPECTED_OLD = [(10, "starts with a capital letter"), (10, "ends with a period")]
+EXPECTED_UPGRADE = [(5, "starts with a capital letter")]
+
 GOOD = r'''void g() {
     ereport(ERROR, (errmsg("could not open file \"%s\": %m", path),
                     errdetail("The file was removed."), errhint("Create it again.")));
@@ -127,6 +153,17 @@ def main():
         # Every message of the C++ fixture but the pass-through ones and the comment.
         if listed != 17:
             failures.append("--list printed %d messages of the C++ fixture, expected 17" % listed)
+
+        old, upgrade = (os.path.join(d, n) for n in ("ext--1.0.sql", "ext--1.0--1.1.sql"))
+        for path, text in ((old, OLD_SCRIPT), (upgrade, UPGRADE_SCRIPT)):
+            with open(path, "w") as f:
+                f.write(text)
+        rc, out = run(upgrade, old)  # in any order on the command line
+        print(out, end="")
+        for path, expected in ((old, EXPECTED_OLD), (upgrade, EXPECTED_UPGRADE)):
+            problem = matches(found(out, path), expected)
+            if problem:
+                failures.append("%s: %s" % (os.path.basename(path), problem))
 
         rc, out = run(good)
         print(out, end="")
