@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The delta_sync benchmarks (issue 5), run by bench/run.sh against its own throwaway cluster.
+"""The delta_sync benchmarks, run by bench/run.sh against its own throwaway cluster.
 
 Every figure is a ratio of two things measured in the same run on the same data: each run times
 the subject and its baseline back to back (their order alternating from run to run), the ratio is

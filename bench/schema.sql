@@ -1,4 +1,5 @@
 -- Benchmark data and the baselines, as plain SQL. Loaded once per benchmark cluster by run.sh.
+-- "The seed" is the timestamp-cursor design the benchmarks compare against (docs/design.md §12).
 --
 --   bench_products(name, n)   a products-like table of n rows (bigint id, text name, numeric price,
 --                             int stock, text[] tags, jsonb attrs), the same rows for every n prefix

@@ -1,14 +1,10 @@
--- The bucket rules of DESIGN §3: created, updated, deleted, and what is in none of them.
+-- The bucket rules of docs/design.md §4: created, updated, deleted, and what is in none of them.
 -- Cursors stay in psql variables; only ids, counts and booleans are printed.
 
--- One line per document: the ids in each bucket (sorted), and fullResyncRequired.
-CREATE FUNCTION pg_temp.summary(d json) RETURNS text LANGUAGE sql AS $$
-    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'created') e),
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'updated') e),
-        (SELECT string_agg(e #>> '{}', ',' ORDER BY (e #>> '{}')::int) FROM json_array_elements(d->'deleted') e),
-        d->>'fullResyncRequired')
-$$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE fruit (id integer PRIMARY KEY, name text NOT NULL);
 SELECT delta_sync.track('fruit');

@@ -1,15 +1,12 @@
--- Late commits (DESIGN §3, §7.1): a change whose transaction commits after a pull is in the next
+-- Late commits (docs/design.md §3, §9.1): a change whose transaction commits after a pull is in the next
 -- pull, and an older transaction that commits after a newer one is not lost. A second session,
 -- through dblink, holds a transaction open across pulls.
 
 CREATE EXTENSION IF NOT EXISTS dblink;
-CREATE FUNCTION pg_temp.summary(d json) RETURNS text LANGUAGE sql AS $$
-    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'created') e),
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'updated') e),
-        (SELECT string_agg(e #>> '{}', ',' ORDER BY (e #>> '{}')::int) FROM json_array_elements(d->'deleted') e),
-        d->>'fullResyncRequired')
-$$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE orders (id integer PRIMARY KEY, status text NOT NULL);
 SELECT delta_sync.track('orders');

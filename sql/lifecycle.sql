@@ -1,15 +1,10 @@
 -- What happens to a tracked table over its life besides rows changing: its primary key cannot be
 -- rewritten (clients know rows by it), and dropping it removes it from the registry.
 
-CREATE FUNCTION pg_temp.attempt(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE keyed (id integer PRIMARY KEY, v text);
 INSERT INTO keyed VALUES (1, 'a'), (2, 'b');

@@ -1,14 +1,11 @@
--- The caller's own writes (DESIGN §3): a pull inside a transaction that has written leaves its
+-- The caller's own writes (docs/design.md §8): a pull inside a transaction that has written leaves its
 -- own uncommitted rows out and keeps its xid in progress in the cursor, so the next pull after
 -- COMMIT delivers them, and a ROLLBACK loses nothing the client was owed.
 
-CREATE FUNCTION pg_temp.summary(d json) RETURNS text LANGUAGE sql AS $$
-    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'created') e),
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'updated') e),
-        (SELECT string_agg(e #>> '{}', ',' ORDER BY (e #>> '{}')::int) FROM json_array_elements(d->'deleted') e),
-        d->>'fullResyncRequired')
-$$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE tasks (id integer PRIMARY KEY, title text NOT NULL);
 SELECT delta_sync.track('tasks');

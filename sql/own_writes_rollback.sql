@@ -1,15 +1,12 @@
--- The caller's own writes, rolled back (DESIGN §3: "every committed change is delivered by exactly
--- one pull"): a pull inside a transaction that has rewritten existing rows hides them (they are
+-- The caller's own writes, rolled back (docs/design.md §8; §1: each committed change comes in
+-- exactly one pull): a pull inside a transaction that has rewritten existing rows hides them (they are
 -- its own uncommitted writes), so after a ROLLBACK the cursor must still lead to their committed
 -- versions: delivered by the next pull, or a fullResyncRequired.
 
-CREATE FUNCTION pg_temp.summary(d json) RETURNS text LANGUAGE sql AS $$
-    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'created') e),
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'updated') e),
-        (SELECT string_agg(e #>> '{}', ',' ORDER BY (e #>> '{}')::int) FROM json_array_elements(d->'deleted') e),
-        d->>'fullResyncRequired')
-$$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE tasks (id integer PRIMARY KEY, title text NOT NULL);
 SELECT delta_sync.track('tasks');

@@ -1,4 +1,4 @@
--- page_size (DESIGN §1): several documents, each with at most page_size entries across its three
+-- page_size (docs/design.md §5): several documents, each with at most page_size entries across its three
 -- buckets, all with one serverVersion, all read from one snapshot.
 
 CREATE TABLE big (id integer PRIMARY KEY, payload text);

@@ -1,15 +1,10 @@
--- delta_sync.purge (issue 3, retention): old soft-deleted rows are removed physically, the
+-- delta_sync.purge (docs/design.md §6): old soft-deleted rows are removed physically, the
 -- horizon moves past them, cursors that could have missed those deletions resync, newer ones don't.
 
-CREATE FUNCTION pg_temp.attempt(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE retained (id integer PRIMARY KEY, v text);
 INSERT INTO retained SELECT g, 'row ' || g FROM generate_series(1, 8) g;

@@ -1,4 +1,4 @@
--- Records (DESIGN §1): each record is to_json(row) minus the internal columns, byte for byte.
+-- Records (docs/design.md §1): each record is to_json(row) minus the internal columns, byte for byte.
 -- The comparison happens in SQL: json_array_elements() returns each record's text exactly as
 -- delta_since wrote it, and to_json() of a sub-select listing the table's columns (all but
 -- delta_sync_created_xid and delta_sync_changed_xid, in table order) is the reference.

@@ -1,16 +1,11 @@
--- delta_since refusals (DESIGN §1, §3): every argument error with its SQLSTATE; a serverVersion
+-- delta_since refusals (docs/design.md §3, §10): every argument error with its SQLSTATE; a serverVersion
 -- that is malformed, truncated or altered is 22023 with a message saying what a serverVersion is;
 -- one from another cluster or from the future is not an error but fullResyncRequired.
 
--- Runs a statement; returns its SQLSTATE, message and detail ('ok' when it succeeds).
-CREATE FUNCTION pg_temp.attempt(stmt text, OUT state text, OUT message text, OUT detail text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    state := 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
-END $$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE accounts (id integer PRIMARY KEY, owner text);
 SELECT delta_sync.track('accounts');
@@ -20,17 +15,17 @@ CREATE TABLE untracked (id integer PRIMARY KEY);
 CREATE VIEW accounts_view AS SELECT id, owner FROM accounts;
 
 -- Arguments.
-SELECT * FROM pg_temp.attempt('SELECT delta_since(NULL)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(NULL, ''garbage'', 0, 0)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL, max_changes => 0)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL, max_changes => -1)');
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L, max_changes => 0)', :'v'));
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL, page_size => 0)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL, page_size => -1000)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''untracked'', NULL)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts_view'', NULL)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''no_such_table'', NULL)');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(0, NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(NULL, ''garbage'', 0, 0)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL, max_changes => 0)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL, max_changes => -1)');
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L, max_changes => 0)', :'v'));
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL, page_size => 0)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL, page_size => -1000)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''untracked'', NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts_view'', NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''no_such_table'', NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(0, NULL)');
 -- The untracked refusal says how to start tracking.
 \set VERBOSITY default
 SELECT delta_since('untracked', NULL);
@@ -38,19 +33,19 @@ SELECT delta_since('untracked', NULL);
 -- Privileges: delta_since runs as its caller and needs SELECT on the table.
 CREATE ROLE regress_delta_sync_reader;
 SET ROLE regress_delta_sync_reader;
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL)');
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', :'v'));
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL)');
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v'));
 RESET ROLE;
 GRANT SELECT ON accounts TO regress_delta_sync_reader;
 SET ROLE regress_delta_sync_reader;
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL)');
 SELECT json_array_length(d->'created') AS created FROM delta_since('accounts', NULL) d;
 RESET ROLE;
 -- Column privileges on only some columns are not enough.
 REVOKE SELECT ON accounts FROM regress_delta_sync_reader;
 GRANT SELECT (id) ON accounts TO regress_delta_sync_reader;
 SET ROLE regress_delta_sync_reader;
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', NULL)');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', NULL)');
 RESET ROLE;
 -- Row-level security: delta_since shows a reader only the rows the policies let it see.
 GRANT SELECT ON accounts TO regress_delta_sync_reader;
@@ -62,38 +57,38 @@ RESET ROLE;
 ALTER TABLE accounts DISABLE ROW LEVEL SECURITY;
 
 -- serverVersions that are not: malformed.
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', '''')');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', ''garbage!'')');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', ''null'')');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', ''2024-01-01T00:00:00Z'')');
-SELECT * FROM pg_temp.attempt('SELECT delta_since(''accounts'', ''A'')');
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', repeat('A', 100000)));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', repeat('A', 1048577)));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', :'v' || ' '));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', ' ' || :'v'));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', :'v' || '='));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/'));
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', '''')');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''garbage!'')');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''null'')');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''2024-01-01T00:00:00Z'')');
+SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''A'')');
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', repeat('A', 100000)));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', repeat('A', 1048577)));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || ' '));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', ' ' || :'v'));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '='));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/'));
 -- Altered: one character in the middle, the first, the last.
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     overlay(:'v' placing CASE WHEN substr(:'v', 12, 1) = 'A' THEN 'B' ELSE 'A' END from 12 for 1)));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     overlay(:'v' placing CASE WHEN substr(:'v', 1, 1) = 'A' THEN 'B' ELSE 'A' END from 1 for 1)));
 SELECT state, message LIKE 'invalid serverVersion: %' AS says_invalid, detail
-  FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+  FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     overlay(:'v' placing CASE WHEN right(:'v', 1) = 'A' THEN 'Q' ELSE 'A' END from length(:'v') for 1)));
 -- Truncated: every proper prefix is refused with 22023 (the exact reason varies with the length).
 SELECT count(*) = length(:'v') - 1 AS all_prefixes,
        count(*) FILTER (WHERE a.state = '22023' AND a.message LIKE 'invalid serverVersion: %'
                           AND a.detail LIKE 'A serverVersion is the opaque cursor returned in the previous delta_since() document%') = count(*) AS all_refused_22023
   FROM generate_series(1, length(:'v') - 1) n,
-       pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', left(:'v', n))) a;
+       pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', left(:'v', n))) a;
 -- Every single-character substitution is refused too.
 SELECT count(*) = length(:'v') AS all_substitutions, count(*) FILTER (WHERE a.state = '22023') = count(*) AS all_refused_22023
   FROM generate_series(1, length(:'v')) n,
        LATERAL (SELECT CASE WHEN substr(:'v', n, 1) = 'A' THEN 'g' ELSE 'A' END AS c) s,
-       pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', overlay(:'v' placing s.c from n for 1))) a;
+       pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', overlay(:'v' placing s.c from n for 1))) a;
 -- The real one still works.
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)', :'v'));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v'));
 
 -- Forged cursors with a correct checksum (the layout of src/extension/cursor.cpp:
 -- u8 format | u64le system id | u64le xmin | varint xmax-xmin | varint count | varint gaps | u32le crc32c).
@@ -143,18 +138,18 @@ SELECT pg_temp.seal('\x01'::bytea || substr(pg_temp.body(:'v'), 2, 8) || pg_temp
 SELECT d->>'fullResyncRequired' AS resync FROM delta_since('accounts', :'ancient') d;
 -- Checksum right, content wrong: another format version; a count beyond the bytes; an xip
 -- outside [xmin, xmax); trailing bytes; an overlong varint.
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x02'::bytea from 1 for 1))));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x0a05'::bytea)));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x02010a'::bytea)));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x0100ff'::bytea)));
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x8100'::bytea || '\x00'::bytea)));
 -- A well-formed forged cursor in range is accepted (it is a snapshot like any other).
-SELECT * FROM pg_temp.attempt(format('SELECT delta_since(''accounts'', %L)',
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x0000'::bytea)));
 
 SELECT delta_sync.untrack('accounts');

@@ -1,16 +1,11 @@
--- Privileges and search_path (issue 3, point 5): delta_since runs with the caller's rights,
+-- Privileges and search_path (docs/design.md §10): delta_since runs with the caller's rights,
 -- row-level security filters all three buckets, track/untrack/purge need the owner, and nothing
 -- the extension runs inside someone else's statement can be hijacked through search_path.
 
-CREATE FUNCTION pg_temp.attempt(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE ROLE regress_ds_owner;
 CREATE ROLE regress_ds_alice;

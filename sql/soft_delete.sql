@@ -1,13 +1,10 @@
--- Soft delete (DESIGN §2): DELETE keeps the row with deleted_at set and a new version; a DELETE
+-- Soft delete (docs/design.md §2): DELETE keeps the row with deleted_at set and a new version; a DELETE
 -- of a deleted row changes nothing; undelete by setting deleted_at back to NULL.
 
-CREATE FUNCTION pg_temp.summary(d json) RETURNS text LANGUAGE sql AS $$
-    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'created') e),
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'updated') e),
-        (SELECT string_agg(e #>> '{}', ',' ORDER BY (e #>> '{}')::int) FROM json_array_elements(d->'deleted') e),
-        d->>'fullResyncRequired')
-$$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE notes (id integer PRIMARY KEY, body text);
 SELECT delta_sync.track('notes');

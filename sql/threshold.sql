@@ -1,4 +1,4 @@
--- The threshold (DESIGN §1): more than max_changes changes → one document with empty buckets,
+-- The threshold (docs/design.md §5): more than max_changes changes → one document with empty buckets,
 -- fullResyncRequired true and the current serverVersion; exactly max_changes → the delta.
 
 CREATE FUNCTION pg_temp.shape(d json) RETURNS text LANGUAGE sql AS $$

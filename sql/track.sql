@@ -1,16 +1,10 @@
--- delta_sync.track / delta_sync.untrack (DESIGN §2): what tracking adds, that a second track
+-- delta_sync.track / delta_sync.untrack (docs/design.md §2): what tracking adds, that a second track
 -- changes nothing, that untrack removes only the internals, and every refusal with its SQLSTATE.
 
--- Runs a statement; returns 'ok' or 'SQLSTATE: message'.
-CREATE FUNCTION pg_temp.attempt(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 -- Everything tracking puts on a table, as one comparable text (no xids, no OIDs).
 CREATE FUNCTION pg_temp.tracking_state(tbl regclass) RETURNS text LANGUAGE sql AS $$

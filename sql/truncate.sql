@@ -1,13 +1,10 @@
--- TRUNCATE (DESIGN §2, §3): it raises the table's horizon, so every cursor from before it gets
+-- TRUNCATE (docs/design.md §6): it raises the table's horizon, so every cursor from before it gets
 -- fullResyncRequired; a cursor taken after it works. A rolled back TRUNCATE changes nothing.
 
-CREATE FUNCTION pg_temp.summary(d json) RETURNS text LANGUAGE sql AS $$
-    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'created') e),
-        (SELECT string_agg(e->>'id', ',' ORDER BY (e->>'id')::int) FROM json_array_elements(d->'updated') e),
-        (SELECT string_agg(e #>> '{}', ',' ORDER BY (e #>> '{}')::int) FROM json_array_elements(d->'deleted') e),
-        d->>'fullResyncRequired')
-$$;
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/helpers.sql
+\set ECHO all
 
 CREATE TABLE logs (id integer PRIMARY KEY, line text);
 CREATE TABLE bystander (id integer PRIMARY KEY);

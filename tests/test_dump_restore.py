@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Dump and restore: tracking survives pg_dump into a new database (issue 3 point 6).
+"""Dump and restore: tracking survives pg_dump into a new database (docs/design.md §7).
 
 A database with two tracked tables (one in its own schema with a text key and its own
 max_changes; some rows soft-deleted) is dumped with pg_dump, once in custom format restored with

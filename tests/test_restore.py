@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Restores and other clusters: cursors that cannot be answered are told so (issue 3 point 4).
+"""Restores and other clusters: cursors that cannot be answered are told so (docs/design.md §7).
 
 (a) A plain pg_basebackup of a primary with a tracked table is started as a server of its own
     (no standby.signal; own port and socket). A cursor taken on the primary after the backup (its

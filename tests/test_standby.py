@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hot standby: delta_since on a streaming replica loses nothing (DESIGN §3 and §4, issue 3 point 1).
+"""Hot standby: delta_since on a streaming replica loses nothing (docs/design.md §7, §9.2, §9.3).
 
 A primary and a standby made with `pg_basebackup -c fast -R`, both on private sockets.
 
@@ -60,7 +60,7 @@ def setup(primary):
 
 
 class Replica:
-    """The client's copy: rows by id and the cursor; applies documents as DESIGN §1 says."""
+    """The client's copy: rows by id and the cursor; applies documents as docs/design.md §1 says."""
 
     def __init__(self):
         self.rows = {}

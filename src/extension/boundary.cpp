@@ -46,13 +46,15 @@ void Failure::capture_current() noexcept {
         copy_text(hint, sizeof hint, e.hint());
     } catch (const std::bad_alloc&) {
         sqlstate = ERRCODE_OUT_OF_MEMORY;
-        copy_text(message, sizeof message, "delta_sync: out of memory");
+        copy_text(message, sizeof message, "out of memory");
+        copy_text(detail, sizeof detail, "A memory allocation of the delta_sync extension failed.");
     } catch (const std::exception& e) {
         sqlstate = ERRCODE_INTERNAL_ERROR;
-        std::snprintf(message, sizeof message, "delta_sync: internal error: %s", e.what());
+        std::snprintf(message, sizeof message, "unexpected C++ exception in delta_sync: %s",
+                      e.what());
     } catch (...) {
         sqlstate = ERRCODE_INTERNAL_ERROR;
-        copy_text(message, sizeof message, "delta_sync: internal error");
+        copy_text(message, sizeof message, "unexpected C++ exception in delta_sync");
     }
 }
 

@@ -1,4 +1,4 @@
-// The C++/PostgreSQL boundary (the rule of pg_duckdb, STYLE.md):
+// The C++/PostgreSQL boundary (docs/design.md §11; the rule pg_duckdb follows too):
 //
 // PostgreSQL reports errors with longjmp, which skips C++ destructors; a C++ exception that reaches
 // PostgreSQL's C code kills the backend. So:
