@@ -94,6 +94,14 @@ class Cluster:
                                       "-w", "-t", "60", "stop"]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def configure(self, *lines):
+        """Appends lines to postgresql.conf (later lines override earlier ones)."""
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\n" + "\n".join(lines) + "\n")
+
+    def start(self):
+        self._start()
+
     def _start(self):
         _started.append(self)
         _run(_as_owner([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l",
@@ -115,10 +123,9 @@ def start_primary(name, port, *conf):
     return c
 
 
-def from_base_backup(source, name, port, standby, *conf):
-    """pg_basebackup of `source` (plain format, WAL streamed, fast checkpoint) started as its own
-    server on `port`: a streaming hot standby when `standby`, otherwise a restored copy that
-    recovers to the end of the backup and then runs as a primary of its own."""
+def take_base_backup(source, name, port, *conf, standby=False):
+    """pg_basebackup of `source` (plain format, WAL streamed, fast checkpoint) into a new cluster
+    directory set up to run on `port`, not started: start it with start()."""
     c = Cluster(scratch(name), port)
     os.makedirs(c.sock, mode=0o700)
     if os.getuid() == 0:
@@ -126,10 +133,15 @@ def from_base_backup(source, name, port, standby, *conf):
         shutil.chown(c.sock, "postgres", "postgres")
     source.bin("pg_basebackup", "-D", c.data, "-c", "fast", "-X", "stream",
                *(["-R"] if standby else []))
-    with open(os.path.join(c.data, "postgresql.conf"), "a") as f:
-        f.write(f"\n# {name}\nport = {port}\nunix_socket_directories = '{c.sock}'\n")
-        for line in conf:
-            f.write(line + "\n")
+    c.configure(f"# {name}", f"port = {port}", f"unix_socket_directories = '{c.sock}'", *conf)
+    return c
+
+
+def from_base_backup(source, name, port, standby, *conf):
+    """pg_basebackup of `source` (plain format, WAL streamed, fast checkpoint) started as its own
+    server on `port`: a streaming hot standby when `standby`, otherwise a restored copy that
+    recovers to the end of the backup and then runs as a primary of its own."""
+    c = take_base_backup(source, name, port, *conf, standby=standby)
     c._start()
     return c
 
