@@ -64,7 +64,9 @@ namespace delta_sync {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -79,7 +81,8 @@ bool read_u32(std::string_view line, std::size_t& pos, int base, std::uint32_t& 
     std::uint64_t v = 0;
     std::size_t start = pos;
     while (pos < line.size()) {
-        int d = base == 16 ? hex_value(line[pos]) : (line[pos] >= '0' && line[pos] <= '9' ? line[pos] - '0' : -1);
+        int d = base == 16 ? hex_value(line[pos])
+                           : (line[pos] >= '0' && line[pos] <= '9' ? line[pos] - '0' : -1);
         if (d < 0) break;
         v = v * static_cast<unsigned>(base) + static_cast<unsigned>(d);
         if (v > UINT32_MAX) return false;

@@ -43,16 +43,16 @@ BOOST_AUTO_TEST_CASE(parses_what_postgresql_writes) {
 BOOST_AUTO_TEST_CASE(refuses_what_postgresql_refuses) {
     std::vector<TimelineSwitch> s;
     for (const char* bad : {
-             "x\t0/1\n",                  // no timeline id
-             "1\n",                       // no switch point
-             "1\t0\n",                    // half a switch point
-             "1\t0/zz\n",                 // not hexadecimal
-             "2\t0/1\n1\t0/2\n",          // timelines out of order
-             "1\t0/1\n1\t0/2\n",          // repeated
-             "3\t0/1\n",                  // not below the file's own timeline
-             "0\t0/1\n",                  // timeline 0 does not exist
-             "99999999999\t0/1\n",        // beyond 32 bits
-             "1\t123456789/0\n",          // beyond 32 bits
+             "x\t0/1\n",            // no timeline id
+             "1\n",                 // no switch point
+             "1\t0\n",              // half a switch point
+             "1\t0/zz\n",           // not hexadecimal
+             "2\t0/1\n1\t0/2\n",    // timelines out of order
+             "1\t0/1\n1\t0/2\n",    // repeated
+             "3\t0/1\n",            // not below the file's own timeline
+             "0\t0/1\n",            // timeline 0 does not exist
+             "99999999999\t0/1\n",  // beyond 32 bits
+             "1\t123456789/0\n",    // beyond 32 bits
          }) {
         s = {{9, 9}};
         BOOST_TEST_CONTEXT(bad) {
@@ -78,11 +78,11 @@ BOOST_AUTO_TEST_CASE(a_point_is_in_history_up_to_each_switch_point) {
              {{2, 0x5A0001C8}, false, HistoryPlace::in_history},
              {{2, 0x5A0001D0}, false, HistoryPlace::elsewhere},
              {{3, 0x60000000}, false, HistoryPlace::in_history},
-             {{3, 0x60000008}, false, HistoryPlace::elsewhere},  // a primary is never behind
+             {{3, 0x60000008}, false, HistoryPlace::elsewhere},         // a primary is never behind
              {{3, 0x60000008}, true, HistoryPlace::ahead_on_timeline},  // a standby lags
-             {{4, 0x100}, false, HistoryPlace::elsewhere},       // a newer timeline
+             {{4, 0x100}, false, HistoryPlace::elsewhere},              // a newer timeline
              {{4, 0x100}, true, HistoryPlace::elsewhere},
-             {{0, 0x100}, false, HistoryPlace::elsewhere},       // unknown (version 1.1)
+             {{0, 0x100}, false, HistoryPlace::elsewhere},  // unknown (version 1.1)
          }) {
         BOOST_TEST_CONTEXT(c.point.timeline << "/" << std::hex << c.point.lsn) {
             BOOST_TEST((locate(c.point, now, c.in_recovery, s) == c.want));
