@@ -90,8 +90,9 @@ SELECT count(*) = length(:'v') AS all_substitutions, count(*) FILTER (WHERE a.st
 -- The real one still works.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v'));
 
--- Forged cursors with a correct checksum (the layout of src/extension/cursor.cpp:
--- u8 format | u64le system id | u64le xmin | varint xmax-xmin | varint count | varint gaps | u32le crc32c).
+-- Forged cursors with a correct checksum (the layout of src/extension/cursor.cpp: u8 format (2) |
+-- u64le system id | varint timeline | varint lsn | u64le xmin | varint xmax-xmin | varint count |
+-- varint gaps | u32le crc32c; format 1, of version 1.1, has no timeline and lsn).
 CREATE FUNCTION pg_temp.unb64(t text) RETURNS bytea LANGUAGE sql AS $$
     SELECT decode(rpad(translate(t, '-_', '+/'), (length(t) + 3) / 4 * 4, '='), 'base64') $$;
 CREATE FUNCTION pg_temp.b64(b bytea) RETURNS text LANGUAGE sql AS $$
@@ -117,8 +118,12 @@ CREATE FUNCTION pg_temp.body(v text) RETURNS bytea LANGUAGE sql AS $$
 CREATE FUNCTION pg_temp.u64le(n numeric) RETURNS bytea LANGUAGE sql AS $$
     SELECT string_agg(set_byte('\x00'::bytea, 0, (trunc(n / 256::numeric ^ i) % 256)::int), ''::bytea ORDER BY i)
       FROM generate_series(0, 7) i $$;
-CREATE FUNCTION pg_temp.u64le_value(b bytea, at int) RETURNS numeric LANGUAGE sql AS $$
-    SELECT sum(get_byte(b, at + i)::numeric * 256::numeric ^ i) FROM generate_series(0, 7) i $$;
+
+-- Format, system identifier, timeline 1 at position 0 (in the history of every server of a
+-- cluster), xmin: the head of a forged cursor.
+CREATE FUNCTION pg_temp.head(v text, xmin numeric) RETURNS bytea LANGUAGE sql AS $$
+    SELECT '\x02'::bytea || substr(pg_temp.body(v), 2, 8) || '\x0100'::bytea || pg_temp.u64le(xmin) $$;
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::numeric AS xmin \gset
 
 -- The helpers reproduce a real cursor exactly.
 SELECT pg_temp.seal(pg_temp.body(:'v')) = :'v' AS resealed_equal;
@@ -129,28 +134,46 @@ SELECT d->>'fullResyncRequired' AS resync, json_array_length(d->'created') AS cr
        d->>'serverVersion' <> :'other_cluster' AS fresh_cursor
   FROM delta_since('accounts', :'other_cluster') d;
 -- From the future (xmin a million xids ahead: a restored backup): fullResyncRequired.
-SELECT pg_temp.seal(overlay(pg_temp.body(:'v') placing
-           pg_temp.u64le(pg_temp.u64le_value(pg_temp.body(:'v'), 9) + 1000000) from 10 for 8)) AS future \gset
+SELECT pg_temp.seal(pg_temp.head(:'v', :xmin + 1000000) || '\x0000'::bytea) AS future \gset
 SELECT d->>'fullResyncRequired' AS resync, json_array_length(d->'created') AS created
   FROM delta_since('accounts', :'future') d;
 -- From before tracking began (xmin 3, the first normal xid): fullResyncRequired.
-SELECT pg_temp.seal('\x01'::bytea || substr(pg_temp.body(:'v'), 2, 8) || pg_temp.u64le(3) || '\x0000'::bytea) AS ancient \gset
+SELECT pg_temp.seal(pg_temp.head(:'v', 3) || '\x0000'::bytea) AS ancient \gset
 SELECT d->>'fullResyncRequired' AS resync FROM delta_since('accounts', :'ancient') d;
--- Checksum right, content wrong: another format version; a count beyond the bytes; an xip
--- outside [xmin, xmax); trailing bytes; an overlong varint.
+-- Taken at a point of WAL history this server does not have: on a timeline it never was on, or
+-- beyond its position on its own timeline (history.cpp): fullResyncRequired.
+SELECT pg_temp.seal(overlay(pg_temp.head(:'v', :xmin) placing '\x02'::bytea from 10 for 1) || '\x0000'::bytea) AS other_timeline \gset
+SELECT d->>'fullResyncRequired' AS resync FROM delta_since('accounts', :'other_timeline') d;
+SELECT pg_temp.seal('\x02'::bytea || substr(pg_temp.body(:'v'), 2, 8) || '\x01ffffffffffff7f'::bytea
+                    || pg_temp.u64le(:xmin) || '\x0000'::bytea) AS ahead \gset
+SELECT d->>'fullResyncRequired' AS resync FROM delta_since('accounts', :'ahead') d;
+-- The same snapshot at timeline 1, position 0 is in this server's history: a delta.
+SELECT d->>'fullResyncRequired' AS resync
+  FROM delta_since('accounts', pg_temp.seal(pg_temp.head(:'v', :xmin) || '\x0000'::bytea)) d;
+-- A cursor of version 1.1 (format 1, no history point): fullResyncRequired, not an error.
+SELECT d->>'fullResyncRequired' AS resync, json_array_length(d->'created') AS created,
+       get_byte(pg_temp.unb64(d->>'serverVersion'), 0) AS format_handed_back
+  FROM delta_since('accounts', pg_temp.seal('\x01'::bytea || substr(pg_temp.body(:'v'), 2, 8)
+                                            || pg_temp.u64le(:xmin) || '\x0000'::bytea)) d;
+-- Checksum right, content wrong: another format version; timeline 0; xmin 0; a count beyond the
+-- bytes; an xip outside [xmin, xmax); trailing bytes; an overlong varint.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x02'::bytea from 1 for 1))));
+    pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x03'::bytea from 1 for 1))));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x0a05'::bytea)));
+    pg_temp.seal(overlay(pg_temp.head(:'v', :xmin) placing '\x00'::bytea from 10 for 1) || '\x0000'::bytea)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x02010a'::bytea)));
+    pg_temp.seal(pg_temp.head(:'v', 0) || '\x0000'::bytea)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x0100ff'::bytea)));
+    pg_temp.seal(pg_temp.head(:'v', :xmin) || '\x0a05'::bytea)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x8100'::bytea || '\x00'::bytea)));
+    pg_temp.seal(pg_temp.head(:'v', :xmin) || '\x02010a'::bytea)));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
+    pg_temp.seal(pg_temp.head(:'v', :xmin) || '\x0100ff'::bytea)));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
+    pg_temp.seal(pg_temp.head(:'v', :xmin) || '\x8100'::bytea || '\x00'::bytea)));
 -- A well-formed forged cursor in range is accepted (it is a snapshot like any other).
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(substr(pg_temp.body(:'v'), 1, 17) || '\x0000'::bytea)));
+    pg_temp.seal(pg_temp.head(:'v', :xmin) || '\x0000'::bytea)));
 
 SELECT delta_sync.untrack('accounts');
 DROP VIEW accounts_view;

@@ -94,6 +94,14 @@ class Cluster:
                                       "-w", "-t", "60", "stop"]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def configure(self, *lines):
+        """Appends lines to postgresql.conf (later lines override earlier ones)."""
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\n" + "\n".join(lines) + "\n")
+
+    def start(self):
+        self._start()
+
     def _start(self):
         _started.append(self)
         _run(_as_owner([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l",
@@ -115,10 +123,9 @@ def start_primary(name, port, *conf):
     return c
 
 
-def from_base_backup(source, name, port, standby, *conf):
-    """pg_basebackup of `source` (plain format, WAL streamed, fast checkpoint) started as its own
-    server on `port`: a streaming hot standby when `standby`, otherwise a restored copy that
-    recovers to the end of the backup and then runs as a primary of its own."""
+def take_base_backup(source, name, port, *conf, standby=False):
+    """pg_basebackup of `source` (plain format, WAL streamed, fast checkpoint) into a new cluster
+    directory set up to run on `port`, not started: start it with start()."""
     c = Cluster(scratch(name), port)
     os.makedirs(c.sock, mode=0o700)
     if os.getuid() == 0:
@@ -126,10 +133,15 @@ def from_base_backup(source, name, port, standby, *conf):
         shutil.chown(c.sock, "postgres", "postgres")
     source.bin("pg_basebackup", "-D", c.data, "-c", "fast", "-X", "stream",
                *(["-R"] if standby else []))
-    with open(os.path.join(c.data, "postgresql.conf"), "a") as f:
-        f.write(f"\n# {name}\nport = {port}\nunix_socket_directories = '{c.sock}'\n")
-        for line in conf:
-            f.write(line + "\n")
+    c.configure(f"# {name}", f"port = {port}", f"unix_socket_directories = '{c.sock}'", *conf)
+    return c
+
+
+def from_base_backup(source, name, port, standby, *conf):
+    """pg_basebackup of `source` (plain format, WAL streamed, fast checkpoint) started as its own
+    server on `port`: a streaming hot standby when `standby`, otherwise a restored copy that
+    recovers to the end of the backup and then runs as a primary of its own."""
+    c = take_base_backup(source, name, port, *conf, standby=standby)
     c._start()
     return c
 
@@ -190,8 +202,13 @@ def _varint(v):
     return bytes(out)
 
 
-def encode_cursor(system_id, xmin, xmax, xip=()):
-    body = bytearray([1]) + struct.pack("<QQ", system_id, xmin) + _varint(xmax - xmin)
+def encode_cursor(system_id, xmin, xmax, xip=(), timeline=1, lsn=0):
+    """A serverVersion. The default history point, timeline 1 at position 0, lies in the history
+    of every server of a cluster; timeline=None writes the format of version 1.1 (no point)."""
+    body = bytearray([1 if timeline is None else 2]) + struct.pack("<Q", system_id)
+    if timeline is not None:
+        body += _varint(timeline) + _varint(lsn)
+    body += struct.pack("<Q", xmin) + _varint(xmax - xmin)
     body += _varint(len(xip))
     prev = xmin
     for x in sorted(xip):
@@ -201,13 +218,15 @@ def encode_cursor(system_id, xmin, xmax, xip=()):
     return base64.urlsafe_b64encode(bytes(body)).decode().rstrip("=")
 
 
-def decode_cursor(text):
-    """(system_id, xmin, xmax, [xip]) of a serverVersion; raises ValueError when it is not one."""
+def decode_cursor_full(text):
+    """{system_id, timeline, lsn, xmin, xmax, xip} of a serverVersion (timeline None for one of
+    version 1.1); raises ValueError when it is not one."""
     raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if len(raw) < 23 or raw[0] != 1 or struct.unpack("<I", raw[-4:])[0] != _crc32c(raw[:-4]):
+    if len(raw) < 23 or raw[0] not in (1, 2) or \
+            struct.unpack("<I", raw[-4:])[0] != _crc32c(raw[:-4]):
         raise ValueError("not a serverVersion")
-    system_id, xmin = struct.unpack("<QQ", raw[1:17])
-    pos = 17
+    (system_id,) = struct.unpack("<Q", raw[1:9])
+    pos = 9
 
     def varint():
         nonlocal pos
@@ -220,12 +239,36 @@ def decode_cursor(text):
             if not b & 0x80:
                 return v
 
+    timeline = lsn = None
+    if raw[0] == 2:
+        timeline = varint()
+        lsn = varint()
+    (xmin,) = struct.unpack("<Q", raw[pos:pos + 8])
+    pos += 8
     xmax = xmin + varint()
     xip, prev = [], xmin
     for _ in range(varint()):
         prev += varint()
         xip.append(prev)
-    return system_id, xmin, xmax, xip
+    return {"system_id": system_id, "timeline": timeline, "lsn": lsn, "xmin": xmin,
+            "xmax": xmax, "xip": xip}
+
+
+def decode_cursor(text):
+    """(system_id, xmin, xmax, [xip]) of a serverVersion; raises ValueError when it is not one."""
+    c = decode_cursor_full(text)
+    return c["system_id"], c["xmin"], c["xmax"], c["xip"]
+
+
+def reencode_cursor(text, **changes):
+    """The cursor `text` with some fields replaced (timeline, lsn, xmin, ...), checksum renewed."""
+    c = decode_cursor_full(text)
+    c.update(changes)
+    return encode_cursor(c["system_id"], c["xmin"], c["xmax"], c["xip"], c["timeline"], c["lsn"])
+
+
+def lsn_text(lsn):
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
 def cursor_from_snapshot_text(system_id, snap):

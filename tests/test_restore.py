@@ -97,17 +97,20 @@ def check_restore(primary, backup, before, after):
 
 
 def note_diverged_restore(backup, after, restored_next, after_xmax):
-    """Not asserted, reported: once the restored server has itself used as many xids as the
-    primary had when the cursor was taken, nothing tells the cursor apart any more."""
+    """Not asserted, reported: a backup started without recovery.signal stays on the timeline of
+    its origin (crash recovery), so only positions and transaction ids tell the cursor apart; once
+    the restored server has gone past both, nothing does (the README's known limit; a restore by
+    PostgreSQL's procedure starts a new timeline: tests/test_history.py)."""
     conn = backup.connect(DB)
     with conn.cursor() as cur:
         for _ in range(after_xmax - restored_next + 1):
             cur.execute("SELECT pg_current_xact_id()")
     conn.close()
     doc = delta(backup, after)
-    print(f"restore (noted, not asserted): after {after_xmax - restored_next + 1} transactions on "
-          f"the restored server the cursor taken after the backup gets: {summary(doc)} - a client "
-          f"holding rows 102..106 from the primary is not told they do not exist here")
+    timeline = backup.value("SELECT timeline_id FROM pg_control_checkpoint()")
+    print(f"restore (noted, not asserted): the backup started without recovery.signal runs on "
+          f"timeline {timeline}; after {after_xmax - restored_next + 1} transactions on it the cursor "
+          f"taken after the backup gets: {summary(doc)}")
 
 
 def check_other_cluster(primary, other, primary_cursor):
@@ -118,8 +121,9 @@ def check_other_cluster(primary, other, primary_cursor):
     # decided (and the cursor codec used below is faithful).
     _, xmin, xmax, xip = pgcluster.decode_cursor(primary_cursor)
     sid = int(other.value("SELECT system_identifier FROM pg_control_system()"))
-    own = pgcluster.decode_cursor(other_cursor)
-    forged = pgcluster.encode_cursor(sid, own[1], own[2], own[3])
+    own = pgcluster.decode_cursor_full(other_cursor)
+    forged = pgcluster.encode_cursor(sid, own["xmin"], own["xmax"], own["xip"], own["timeline"],
+                                     own["lsn"])
     if forged != other_cursor:
         fail("the test's cursor codec does not reproduce the extension's cursors")
     print(f"other cluster: cursors of one cluster get fullResyncRequired on the other, both ways "
@@ -135,7 +139,7 @@ def malformed(valid, sid):
         "control characters": "\x01\x02\x03", "huge": "A" * (1 << 21), "json": '{"xmin":1}',
         "snapshot text": "100:200:150", "appended": valid + "A", "doubled": valid + valid,
         "truncated by 1": valid[:-1], "truncated by 4": valid[:-4], "half": valid[: len(valid) // 2],
-        "format 2": _reformat(valid, 2),
+        "format 3": _reformat(valid, 3),
         "xip at xmax": pgcluster.encode_cursor(sid, 100, 200, [200]),
         "xip twice": pgcluster.encode_cursor(sid, 100, 200, [150, 150]),
     }

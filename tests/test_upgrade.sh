@@ -69,6 +69,24 @@ current=$(q -d ds_fresh -c "SELECT extversion FROM pg_extension WHERE extname = 
 diff <(objects ds_upgrade) <(objects ds_fresh) || fail "an upgraded $current differs from a fresh $current"
 echo "upgrade 1.0 -> 1.1 -> $current: tracked tables, cursors and settings kept; objects identical to a fresh $current ($(objects ds_fresh | wc -l) objects)"
 
+# A cursor issued by version 1.1 (format 1: a snapshot without a point of WAL history, byte for byte
+# as 1.1 wrote it, see tests/unit/cursor_test.cpp) cannot show that it belongs to this server's
+# history: it resyncs once, and the cursor of the full sync that follows gets deltas.
+sid=$(q -d ds_upgrade -c "SELECT system_identifier FROM pg_control_system()")
+snap=$(q -d ds_upgrade -c "SELECT pg_current_snapshot()")
+cursor_1_1=$(cd "$(dirname "$0")" && /usr/bin/python3 -B -c "
+import sys, pgcluster
+xmin, xmax, xip = sys.argv[2].split(':')
+print(pgcluster.encode_cursor(int(sys.argv[1]), int(xmin), int(xmax),
+                              [int(x) for x in xip.split(',') if x], timeline=None))" "$sid" "$snap")
+got=$(q -d ds_upgrade -c "SELECT (d->'fullResyncRequired')::text || ' ' || json_array_length(d->'created') FROM delta_since('a', '$cursor_1_1') d")
+[ "$got" = "true 0" ] || fail "a cursor of version 1.1 after the upgrade gave: $got"
+next=$(q -d ds_upgrade -c "SELECT d->>'serverVersion' FROM delta_since('a') d")
+q -d ds_upgrade -c "UPDATE a SET v = 'after' WHERE id = 70"
+got=$(q -d ds_upgrade -c "SELECT (d->'fullResyncRequired')::text || ' ' || json_array_length(d->'updated') FROM delta_since('a', '$next') d")
+[ "$got" = "false 1" ] || fail "the cursor after the resync of a 1.1 cursor gave: $got"
+echo "cursors issued by 1.1 (no point of WAL history) get fullResyncRequired once; the new cursor gets deltas"
+
 # -- trusted: a database owner without superuser ------------------------------------------------------
 q -d postgres -c "CREATE ROLE ds_dbowner LOGIN"
 q -d postgres -c "CREATE DATABASE ds_trusted OWNER ds_dbowner"

@@ -1,6 +1,9 @@
 // Cursor codec. Layout before base64url (no padding):
-//   u8 format (=1) | u64le system_id | u64le xmin | varint (xmax - xmin) | varint count
+//   u8 format (=2) | u64le system_id | varint timeline | varint lsn | u64le xmin
+//   | varint (xmax - xmin) | varint count
 //   | count x varint (gap to the previous xip, the first relative to xmin) | u32le crc32c of all before
+// Format 1 (version 1.1) is the same without timeline and lsn; it decodes to an unknown history
+// point (timeline 0), which delta_since answers with fullResyncRequired.
 // Decoding accepts only what encoding produces: canonical base64, a checksum that matches, and
 // fields that describe a real snapshot. Anything else is an error, never a guess.
 #include "cursor.hpp"
@@ -12,7 +15,8 @@ namespace delta_sync {
 
 namespace {
 
-constexpr unsigned char format_version = 1;
+constexpr unsigned char format_v1 = 1;  // version 1.1: no history point
+constexpr unsigned char format_version = 2;
 constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 constexpr std::array<int, 256> make_decode_table() {
@@ -137,6 +141,7 @@ bool Cursor::sees(std::uint64_t xid) const noexcept {
 Cursor join(const Cursor& a, const Cursor& b) {
     Cursor j;
     j.system_id = b.system_id;
+    j.point = later_point(a.point, b.point);
     // Below the larger xmin one of them sees every xid; from the larger xmax on neither does.
     j.xmin = std::max(a.xmin, b.xmin);
     j.xmax = std::max(a.xmax, b.xmax);
@@ -158,8 +163,13 @@ bool Cursor::sees_everything_through(std::uint64_t xid) const noexcept {
 std::string encode_cursor(const Cursor& cursor) {
     std::string bytes;
     bytes.reserve(32 + cursor.xip.size() * 2);
-    bytes.push_back(static_cast<char>(format_version));
+    bool v1 = !cursor.point.known();
+    bytes.push_back(static_cast<char>(v1 ? format_v1 : format_version));
     put_u64(bytes, cursor.system_id);
+    if (!v1) {
+        put_varint(bytes, cursor.point.timeline);
+        put_varint(bytes, cursor.point.lsn);
+    }
     put_u64(bytes, cursor.xmin);
     put_varint(bytes, cursor.xmax - cursor.xmin);
     put_varint(bytes, cursor.xip.size());
@@ -179,7 +189,7 @@ CursorError decode_cursor(std::string_view text, Cursor& out) {
     if (text.size() > max_cursor_text) return CursorError::too_long;
     std::string bytes;
     if (CursorError e = unbase64url(text, bytes); e != CursorError::none) return e;
-    // format + system id + xmin + two one-byte varints + crc
+    // format + system id + xmin + two one-byte varints + crc (format 1, the shortest)
     if (bytes.size() < 1 + 8 + 8 + 1 + 1 + 4) return CursorError::bad_length;
 
     auto data = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -187,13 +197,22 @@ CursorError decode_cursor(std::string_view text, Cursor& out) {
     std::uint32_t stored = 0;
     for (int i = 0; i < 4; ++i) stored |= static_cast<std::uint32_t>(data[body + i]) << (8 * i);
     if (crc32c(data, body) != stored) return CursorError::bad_checksum;
-    if (data[0] != format_version) return CursorError::bad_version;
+    if (data[0] != format_version && data[0] != format_v1) return CursorError::bad_version;
 
     Reader r{data + 1, data + body};
     Cursor c;
     std::uint64_t span = 0, count = 0;
-    if (!r.u64(c.system_id) || !r.u64(c.xmin) || !r.varint(span) || !r.varint(count))
-        return CursorError::bad_layout;
+    if (!r.u64(c.system_id)) return CursorError::bad_layout;
+    if (data[0] == format_version) {
+        std::uint64_t timeline = 0;
+        if (!r.varint(timeline) || !r.varint(c.point.lsn)) return CursorError::bad_layout;
+        // Timeline ids start at 1 and are 32 bits wide.
+        if (timeline == 0 || timeline > UINT32_MAX) return CursorError::bad_layout;
+        c.point.timeline = static_cast<std::uint32_t>(timeline);
+    }
+    if (!r.u64(c.xmin) || !r.varint(span) || !r.varint(count)) return CursorError::bad_layout;
+    // No snapshot has xmin 0 (InvalidTransactionId): xids start at 3.
+    if (c.xmin == 0) return CursorError::bad_layout;
     if (span > UINT64_MAX - c.xmin) return CursorError::bad_layout;
     c.xmax = c.xmin + span;
     // Each xip takes at least one byte: a count beyond the bytes left is a lie, not a reason to

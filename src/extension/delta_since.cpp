@@ -465,6 +465,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
         Cursor resync_next;
         resync_next.system_id = clock.system_id;
+        resync_next.point = now.point;
         resync_next.xmin = resync_next.xmax = reg.horizon;
         state->server_version = encode_cursor(resync_next);
     }

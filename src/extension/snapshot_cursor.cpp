@@ -11,6 +11,7 @@
 #include "snapshot_cursor.hpp"
 
 #include "boundary.hpp"
+#include "server_history.hpp"
 
 #include <algorithm>
 
@@ -63,11 +64,14 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
         return r;
     });
 
-    clock = ServerClock{raw.system_id, raw.next_xid, raw.in_recovery};
+    // Read after the snapshot was taken (it is the statement's): late enough for its commits.
+    HistoryPoint position = current_history_point(raw.in_recovery);
+    clock = ServerClock{raw.system_id, raw.next_xid, raw.in_recovery, position};
     own_xid = raw.own_xid;
 
     Cursor c;
     c.system_id = raw.system_id;
+    c.point = position;
     c.xmin = raw.xmin;
     c.xmax = raw.xmax;
     // Not an xmin-only cursor when subxip overflowed: the rows of this response include rows
@@ -89,6 +93,8 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
 CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon,
                         std::uint64_t purged_through) {
     if (cursor.system_id != clock.system_id) return CursorFate::other_cluster;
+    if (!cursor_in_history(cursor.point, clock.position, clock.in_recovery))
+        return CursorFate::other_history;
     // A standby behind the primary that issued the cursor is merely lagging: answering from its
     // older snapshot can only re-deliver. A primary that never reached that xid was restored.
     if (!clock.in_recovery && cursor.xmax > clock.next_xid) return CursorFate::from_the_future;

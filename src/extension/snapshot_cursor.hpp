@@ -13,18 +13,21 @@ struct ServerClock {
     std::uint64_t system_id;  // pg_control's system identifier
     std::uint64_t next_xid;   // the next full transaction id to be assigned (or replayed)
     bool in_recovery;         // a hot standby
+    HistoryPoint position;    // where this server is in its WAL history (see history.cpp)
 };
 
 // The statement's active snapshot as a cursor that never claims an xid is finished when it was
 // not: on a standby the in-progress xids are read from subxip (xip is empty there; when it
 // overflowed it still lists every top-level xid, and row versions are top-level xids); the
 // calling transaction's own xid, which a snapshot never lists, is added as in progress.
-// `own_xid` is set to that xid (0 if none).
+// `own_xid` is set to that xid (0 if none). The cursor's history point is the server's position
+// read after the snapshot was taken (history.cpp says why that is late enough).
 Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid);
 
 enum class CursorFate {
     usable,
     other_cluster,      // different system identifier
+    other_history,      // taken at a point of WAL history this server does not have, or unknown
     from_the_future,    // xmax beyond the next xid: a restored backup, or time travel
     before_horizon,     // from before the table's tracking start, last TRUNCATE, ALTER or restore
     before_purge,       // may not have seen deletions that purge() has since removed

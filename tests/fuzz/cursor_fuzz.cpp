@@ -8,7 +8,9 @@
 //    so the fuzzer reaches the field parser behind the checksum;
 //  - 2: as 1, then the last two bytes pick one character of the text and what replaces it: a
 //    valid cursor altered by one character, as a client bug or an attacker would alter it.
-// Whatever decodes must describe a real snapshot and re-encode to exactly the text it came from.
+// Whatever decodes must describe a real snapshot and re-encode to exactly the text it came from:
+// a format-2 cursor with its history point, a format-1 one (version 1.1) without (the body of
+// modes 1 and 2 starts with the format byte, so the fuzzer reaches both layouts).
 #include "cursor.hpp"
 
 #include <cstdint>
@@ -39,7 +41,7 @@ std::string base64url(const std::string& bytes) {
 void check(const std::string& text) {
     delta_sync::Cursor c;
     if (delta_sync::decode_cursor(text, c) != delta_sync::CursorError::none) return;
-    if (c.xmin > c.xmax) std::abort();
+    if (c.xmin > c.xmax || c.xmin == 0) std::abort();
     for (std::size_t i = 0; i < c.xip.size(); ++i) {
         if (c.xip[i] < c.xmin || c.xip[i] >= c.xmax) std::abort();
         if (i > 0 && c.xip[i] <= c.xip[i - 1]) std::abort();

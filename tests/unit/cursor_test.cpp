@@ -1,4 +1,5 @@
-// The serverVersion codec: round trips, and rejection of every altered or truncated form.
+// The serverVersion codec: round trips, and rejection of every altered or truncated form; the
+// format of version 1.1 still decodes (without a history point).
 #include "cursor.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -15,6 +16,7 @@ namespace {
 Cursor sample(std::size_t nxip) {
     Cursor c;
     c.system_id = 7315846390258270001ull;
+    c.point = {3, 0x1A2B3C4D5Eull};
     c.xmin = 4294967290ull;  // just below a 32-bit wrap: the codec is 64-bit throughout
     c.xmax = c.xmin + 10 + 3 * nxip;
     for (std::size_t i = 0; i < nxip; ++i) c.xip.push_back(c.xmin + 3 * i);
@@ -38,12 +40,46 @@ BOOST_AUTO_TEST_CASE(round_trips) {
     }
     Cursor extremes;
     extremes.system_id = UINT64_MAX;
+    extremes.point = {UINT32_MAX, UINT64_MAX};
     extremes.xmin = UINT64_MAX - 3;
     extremes.xmax = UINT64_MAX;
     extremes.xip = {UINT64_MAX - 3, UINT64_MAX - 1};
     Cursor back;
     BOOST_REQUIRE(decode_cursor(encode_cursor(extremes), back) == CursorError::none);
     BOOST_TEST((back == extremes));
+}
+
+// A cursor issued by version 1.1 (format 1, no history point), as that version wrote it: the
+// text below is the one its encoder produced for this cursor.
+BOOST_AUTO_TEST_CASE(cursors_of_version_1_1_decode_without_a_history_point) {
+    Cursor old;
+    old.system_id = 7315846390258270001ull;
+    old.xmin = 750;
+    old.xmax = 760;
+    old.xip = {752, 755};
+    const std::string text_of_1_1 = "ATH_quqHG4dl7gIAAAAAAAAKAgID062lmQ";
+    Cursor back;
+    BOOST_REQUIRE(decode_cursor(text_of_1_1, back) == CursorError::none);
+    BOOST_TEST((back == old));
+    BOOST_TEST(!back.point.known());
+    BOOST_TEST(encode_cursor(back) == text_of_1_1);
+    // With a point it is written in the current format, which 1.1 does not read.
+    old.point = {1, 0x3000060};
+    std::string current = encode_cursor(old);
+    BOOST_TEST(current != text_of_1_1);
+    BOOST_REQUIRE(decode_cursor(current, back) == CursorError::none);
+    BOOST_TEST((back == old));
+}
+
+BOOST_AUTO_TEST_CASE(join_keeps_the_later_history_point) {
+    Cursor a = sample(2), b = sample(1);
+    a.point = {2, 5000};
+    b.point = {2, 4000};  // a lagging standby of a's timeline
+    BOOST_TEST((delta_sync::join(a, b).point == a.point));
+    b.point = {2, 6000};
+    BOOST_TEST((delta_sync::join(a, b).point == b.point));
+    a.point = {1, 9000};  // an ancestor timeline: b is later whatever the positions
+    BOOST_TEST((delta_sync::join(a, b).point == b.point));
 }
 
 BOOST_AUTO_TEST_CASE(is_url_safe_ascii) {
@@ -164,6 +200,9 @@ BOOST_AUTO_TEST_CASE(checksummed_nonsense_is_rejected) {
     Cursor outside = sample(0);
     outside.xip = {outside.xmax};  // not inside [xmin, xmax)
     BOOST_TEST((decode_cursor(encode_cursor(outside), out) == CursorError::bad_layout));
+    Cursor no_xmin = sample(0);
+    no_xmin.xmin = 0;  // InvalidTransactionId: no snapshot has it
+    BOOST_TEST((decode_cursor(encode_cursor(no_xmin), out) == CursorError::bad_layout));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
