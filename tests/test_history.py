@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cursors that know their history (DESIGN §9, src/extension/history.cpp): failovers, pg_rewind and
+"""Cursors that know their history (docs/design.md §7, src/extension/history.cpp): failovers, pg_rewind and
 point-in-time restores never leave a client with rows the server answering it does not have.
 
 Failover. A primary A and an asynchronous streaming standby B. One client syncs from A and waits
@@ -39,7 +39,7 @@ REWINDABLE = ("wal_log_hints = on", "full_page_writes = on", "wal_keep_size = '2
 
 
 class Client:
-    """A client's copy of `items`: rows by id and its cursor; applies documents as DESIGN §1."""
+    """A client's copy of `items`: rows by id and its cursor; applies documents as docs/design.md §1 says."""
 
     def __init__(self, name):
         self.name = name
