@@ -34,6 +34,14 @@ include $(PGXS)
 $(OBJS) $(OBJS:.o=.bc): $(wildcard src/extension/*.hpp)
 # Debian's server is built with LLVM: the bitcode rule ignores PG_CXXFLAGS, so give it the standard too.
 COMPILE.cxx.bc = $(CLANG) -xc++ -Wno-ignored-attributes -Wno-register -std=c++17 $(BITCODE_CXXFLAGS) $(CPPFLAGS) -emit-llvm -c
+# A test-only module, never installed: probes of the C++/PostgreSQL boundary that
+# sql/boundary.sql loads by its path (tests/boundary/boundary_probe.cpp).
+BOUNDARY_PROBE = tests/boundary/boundary_probe$(DLSUFFIX)
+all: $(BOUNDARY_PROBE)
+tests/boundary/boundary_probe.o: $(wildcard src/extension/*.hpp)
+$(BOUNDARY_PROBE): tests/boundary/boundary_probe.o src/extension/boundary.o
+	$(CXX) $(CXXFLAGS) $(LDFLAGS) $(LDFLAGS_SL) -shared -o $@ $^ -lstdc++
+EXTRA_CLEAN += $(BOUNDARY_PROBE) tests/boundary/boundary_probe.o
 endif
 
 .DEFAULT_GOAL := all

@@ -27,12 +27,39 @@ SqlError::SqlError(int sqlstate, const char* message, const char* detail,
 
 ErrorData* capture_pg_error(MemoryContext safe) {
     MemoryContextSwitchTo(safe);
-    ErrorData* data = CopyErrorData();
+    {
+        // Copying allocates and so can fail in turn; that error is caught here too, never let
+        // jump over the C++ frames that called the guard.
+        ErrorStackScope saved;
+        sigjmp_buf handler;
+        if (sigsetjmp(handler, 0) == 0) {
+            PG_exception_stack = &handler;
+            ErrorData* data = CopyErrorData();
+            FlushErrorState();
+            return data;
+        }
+        saved.restore();
+    }
+    MemoryContextSwitchTo(safe);
     FlushErrorState();
-    return data;
+    throw SqlError(ERRCODE_OUT_OF_MEMORY, "out of memory",
+                   "An error raised by PostgreSQL could not be copied to pass it through C++ code.");
 }
 
 void throw_pg_error(ErrorData* data) { throw PgError(data); }
+
+void throw_guard_misuse(bool handler_left, bool context_left) {
+    const char* left = handler_left && context_left
+                           ? "an error handler of its own still installed and an error context "
+                             "callback still pushed"
+                       : handler_left ? "an error handler of its own still installed"
+                                      : "an error context callback still pushed";
+    char detail[256];
+    std::snprintf(detail, sizeof detail,
+                  "The code returned with %s; both error stacks were restored.", left);
+    throw SqlError(ERRCODE_INTERNAL_ERROR, "unbalanced error state on return from guarded code",
+                   detail);
+}
 
 void Failure::capture_current() noexcept {
     try {

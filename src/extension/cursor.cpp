@@ -7,6 +7,7 @@
 // Decoding accepts only what encoding produces: canonical base64, a checksum that matches, and
 // fields that describe a real snapshot. Anything else is an error, never a guess.
 #include "cursor.hpp"
+#include "plain_cpp.hpp"  // plain C++: including a PostgreSQL header here fails the build
 
 #include <algorithm>
 #include <array>

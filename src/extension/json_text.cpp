@@ -1,5 +1,6 @@
 // JSON number recognition, the same grammar as PostgreSQL's json_lex_number().
 #include "json_text.hpp"
+#include "plain_cpp.hpp"  // plain C++: including a PostgreSQL header here fails the build
 
 namespace delta_sync::json {
 
