@@ -98,11 +98,6 @@ def main():
         cluster.query(f"CREATE DATABASE {DB} OWNER {OWNER}")
         o = Owner(cluster, DB)
         o.run("CREATE EXTENSION delta_sync")
-        definers = o.value("""SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid
-                              JOIN pg_extension e ON e.oid = d.refobjid
-                              WHERE e.extname = 'delta_sync' AND p.prosecdef""")
-        if definers:
-            fail(f"{definers} SECURITY DEFINER functions in the extension")
 
         # The escalation of the 1.1 event triggers, step by step as it was reported.
         o.run("CREATE TABLE t (id integer PRIMARY KEY, v text)")
@@ -121,6 +116,11 @@ def main():
         except psycopg2.Error as e:
             print(f"ok: re-creating delta_sync_stamp under the trap failed: {e.pgcode} {e.pgerror.strip().splitlines()[0]}")
         check_not_superuser(cluster, "restamp of the reported escalation")
+        definers = o.value("""SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid
+                              JOIN pg_extension e ON e.oid = d.refobjid
+                              WHERE e.extname = 'delta_sync' AND p.prosecdef""")
+        if definers:
+            fail(f"{definers} SECURITY DEFINER functions in the extension")
         o.run("DROP TABLE t")
 
         # Every path, with traps everywhere the owner's code can sit.
