@@ -38,6 +38,10 @@ SELECT * FROM pg_temp.resync_after('cats', $$ALTER TABLE pets RENAME COLUMN colo
 -- A column dropped with the type it has.
 SELECT * FROM pg_temp.resync_after('cats', $$DROP TYPE pt CASCADE$$);
 SELECT count(*) AS p_columns FROM pg_attribute WHERE attrelid = 'cats'::regclass AND attname = 'p' AND NOT attisdropped;
+-- A column dropped with its collation.
+CREATE COLLATION plain_c (locale = 'C');
+ALTER TABLE cats ADD COLUMN nick text COLLATE plain_c DEFAULT 'kitty';
+SELECT * FROM pg_temp.resync_after('cats', $$DROP COLLATION plain_c CASCADE$$);
 -- A table whose row type is a column of a tracked table.
 CREATE TABLE address (street text);
 CREATE TABLE people (id integer PRIMARY KEY, home address);
