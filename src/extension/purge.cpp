@@ -25,6 +25,7 @@
 #include <string>
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -145,10 +146,17 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
             Oid htypes[3] = {REGCLASSOID, XID8OID, XID8OID};
             Datum hvalues[3] = {ObjectIdGetDatum(relid), newest,
                                 FullTransactionIdGetDatum(GetTopFullTransactionId())};
+            // A 1.1 registry (the library is new, ALTER EXTENSION UPDATE not yet run) has no
+            // purged_by: its cursors resync as 1.1 made them.
+            Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
+            bool has_purged_by = get_attnum(registry, "purged_by") != InvalidAttrNumber;
             rc = SPI_execute_with_args(
-                "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2), "
-                "purged_by = $3 WHERE relid OPERATOR(pg_catalog.=) $1",
-                3, htypes, hvalues, nullptr, false, 0);
+                has_purged_by
+                    ? "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2), "
+                      "purged_by = $3 WHERE relid OPERATOR(pg_catalog.=) $1"
+                    : "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2) "
+                      "WHERE relid OPERATOR(pg_catalog.=) $1",
+                has_purged_by ? 3 : 2, htypes, hvalues, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE || SPI_processed != 1)
                 elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
         }
