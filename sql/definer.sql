@@ -16,7 +16,8 @@ END $$;
 -- Nothing is SECURITY DEFINER, and only the event triggers call their functions.
 SELECT count(*) AS security_definer FROM pg_proc WHERE pronamespace = 'delta_sync'::regnamespace AND prosecdef;
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call
-  FROM pg_proc p WHERE p.pronamespace = 'delta_sync'::regnamespace AND p.prorettype = 'event_trigger'::regtype
+  FROM pg_proc p WHERE p.pronamespace = 'delta_sync'::regnamespace
+   AND (p.prorettype = 'event_trigger'::regtype OR p.proname = '_registry_write_check')
  ORDER BY 1;
 
 CREATE ROLE regress_ds_mallory;

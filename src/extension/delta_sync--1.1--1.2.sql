@@ -73,6 +73,8 @@ COMMENT ON FUNCTION delta_sync._registry_write_check() IS
 CREATE TRIGGER registry_write_check BEFORE INSERT OR UPDATE OR DELETE ON delta_sync.tracked
     FOR EACH ROW EXECUTE FUNCTION delta_sync._registry_write_check();
 ALTER TABLE delta_sync.tracked ENABLE ALWAYS TRIGGER registry_write_check;
+-- A trigger's function is checked for EXECUTE only when the trigger is created.
+REVOKE EXECUTE ON FUNCTION delta_sync._registry_write_check() FROM PUBLIC;
 DROP POLICY anyone_reads ON delta_sync.tracked;
 DROP POLICY owners_write ON delta_sync.tracked;
 ALTER TABLE delta_sync.tracked DISABLE ROW LEVEL SECURITY;
