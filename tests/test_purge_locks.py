@@ -113,6 +113,46 @@ def overlap(cluster, op, order, table):
     return codes
 
 
+def during_rewrite(cluster, table, rows=300000):
+    """A purge started while ALTER TABLE ... ALTER COLUMN ... TYPE rewrites the table: the ALTER
+    must not be aborted after its rewrite. Returns the error codes, or None when the purge did not
+    start before the rewrite ended (the table was too small to overlap)."""
+    conn = cluster.connect(DB)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, v text)")
+        cur.execute(f"INSERT INTO {table} SELECT g, repeat('v', 40) FROM generate_series(1, {rows}) g")
+        cur.execute(f"SELECT delta_sync.track('{table}')")
+        cur.execute(f"DELETE FROM {table} WHERE id <= 100")
+    conn.close()
+    alter = Waiter(cluster.connect(DB), f"ALTER TABLE {table} ALTER COLUMN v TYPE varchar(200)")
+    purge = Waiter(cluster.connect(DB), f"SELECT delta_sync.purge('{table}', '0 seconds')")
+    alter.start()
+    deadline = time.time() + 30
+    while not cluster.value("SELECT count(*) FROM pg_locks WHERE pid = %s AND granted "
+                            "AND mode = 'AccessExclusiveLock' AND relation = %s::regclass",
+                            (alter.pid, table), dbname=DB):
+        if not alter.is_alive() or time.time() > deadline:
+            break
+        time.sleep(0.005)
+    purge.start()
+    overlapped = False
+    while purge.is_alive() and alter.is_alive():
+        if cluster.value("SELECT wait_event_type IS NOT DISTINCT FROM 'Lock' FROM pg_stat_activity "
+                         "WHERE pid = %s", (purge.pid,)):
+            overlapped = True
+            break
+        time.sleep(0.005)
+    alter.join(120)
+    purge.join(120)
+    if alter.is_alive() or purge.is_alive():
+        fail("ALTER TABLE during a purge: a session never finished")
+    alter.conn.close()
+    purge.conn.close()
+    if not overlapped:
+        return None
+    return [w.error.pgcode for w in (alter, purge) if w.error is not None]
+
+
 def resync_loop(cluster, rounds=12):
     cluster.query("CREATE DATABASE delta_sync_elsewhere")
     old = cluster.connect("delta_sync_elsewhere", autocommit=False)
@@ -172,6 +212,20 @@ def main():
                 bad = [c for c in codes if c != "40P01" and not (op == "untrack" and c == "55000")]
                 if bad:
                     fail(f"{op}, {order}: unexpected errors {bad}")
+        rows = 300000
+        for attempt in range(3):
+            codes = during_rewrite(cluster, f"big{attempt}", rows)
+            if codes is not None:
+                break
+            rows *= 2
+        if codes is None:
+            print("note: no purge started during an ALTER TABLE rewrite (the rewrites were too fast)")
+        else:
+            print(f"ALTER TABLE rewriting {rows} rows, purge started during it: errors: {codes or 'none'}")
+            if "40P01" in codes:
+                deadlocks.append("purge during an ALTER TABLE rewrite")
+            elif codes:
+                fail(f"purge during an ALTER TABLE rewrite: unexpected errors {codes}")
         resyncs, rounds = resync_loop(cluster)
         if deadlocks:
             fail(f"deadlocks (40P01): {'; '.join(deadlocks)}")
