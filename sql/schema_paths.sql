@@ -49,12 +49,24 @@ INSERT INTO people VALUES (1, ROW('Main St'));
 SELECT delta_sync.track('people');
 SELECT * FROM pg_temp.resync_after('people', $$ALTER TABLE address ADD COLUMN city text$$);
 SELECT home FROM people;
+-- A view's row type as a column type: CREATE OR REPLACE VIEW adds an attribute.
+CREATE TABLE base (a integer, b integer);
+CREATE VIEW shown AS SELECT a FROM base;
+CREATE TABLE holder (id integer PRIMARY KEY, x shown);
+INSERT INTO holder VALUES (1, ROW(1));
+SELECT delta_sync.track('holder');
+SELECT * FROM pg_temp.resync_after('holder', $$CREATE OR REPLACE VIEW shown AS SELECT a, b FROM base$$);
+SELECT * FROM pg_temp.resync_after('holder', $$ALTER VIEW shown RENAME COLUMN b TO c$$);
+SELECT x FROM holder;
 -- Unrelated DDL leaves the cursors alone.
 CREATE TYPE other AS ENUM ('a');
 SELECT * FROM pg_temp.resync_after('cats', $$ALTER TYPE other RENAME VALUE 'a' TO 'b'$$);
 CREATE TABLE elsewhere (a integer);
 SELECT * FROM pg_temp.resync_after('cats', $$ALTER TABLE elsewhere ADD COLUMN b text DEFAULT 'x'$$);
 
-DROP TABLE people, address, cats, pets, bystander, elsewhere;
+SELECT * FROM pg_temp.resync_after('holder', $$CREATE VIEW unrelated AS SELECT 1 AS one$$);
+DROP TABLE people, address, cats, pets, bystander, elsewhere, holder;
+DROP VIEW shown, unrelated;
+DROP TABLE base;
 DROP DOMAIN st_domain;
 DROP TYPE st, other;

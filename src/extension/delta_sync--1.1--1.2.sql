@@ -23,7 +23,7 @@ CREATE OR REPLACE FUNCTION delta_sync._schema_changed() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'delta_sync_schema_changed'
     LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION delta_sync._schema_changed() IS
-    'ddl_command_end event trigger: ALTER TABLE, ALTER FOREIGN TABLE or ALTER TYPE raises the horizon of every tracked table whose records it can change';
+    'ddl_command_end event trigger: ALTER TABLE, ALTER TYPE, CREATE OR REPLACE VIEW and the like raise the horizon of every tracked table whose records they can change';
 CREATE OR REPLACE FUNCTION delta_sync._restamp_restored() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'delta_sync_restamp_restored'
     LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
@@ -34,10 +34,12 @@ REVOKE EXECUTE ON FUNCTION delta_sync._schema_changed() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._restamp_restored() FROM PUBLIC;
 
 -- Records also change without versions when a type a column is built on changes (an enum value
--- renamed, a composite's attribute added), or a parent the table inherits from is altered.
+-- renamed, a composite's attribute added; a view's row type, by CREATE OR REPLACE VIEW), or a
+-- parent the table inherits from is altered.
 DROP EVENT TRIGGER delta_sync_schema_changed;
 CREATE EVENT TRIGGER delta_sync_schema_changed ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER TYPE')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER TYPE', 'CREATE VIEW', 'ALTER VIEW',
+                 'ALTER MATERIALIZED VIEW')
     EXECUTE FUNCTION delta_sync._schema_changed();
 
 -- ---------------------------------------------------------------------------------------------

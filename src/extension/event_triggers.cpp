@@ -167,10 +167,11 @@ Datum forget_dropped(FunctionCallInfo fcinfo) {
     return PointerGetDatum(nullptr);
 }
 
-// ddl_command_end of ALTER TABLE, ALTER FOREIGN TABLE and ALTER TYPE: a column added with a
-// default, a type change, a rewrite, an enum value renamed, a composite's attribute added or
-// dropped change records without versioning them, on the table itself or on every tracked table
-// that inherits from it or has a column of a type built on it.
+// ddl_command_end of ALTER TABLE, ALTER FOREIGN TABLE, ALTER TYPE, CREATE (OR REPLACE) VIEW,
+// ALTER VIEW and ALTER MATERIALIZED VIEW: a column added with a default, a type change, a
+// rewrite, an enum value renamed, a composite's or a view's attribute added, renamed or dropped
+// change records without versioning them, on the table itself or on every tracked table that
+// inherits from it or has a column of a type built on it.
 Datum schema_changed(FunctionCallInfo fcinfo) {
     check_event_trigger(fcinfo, "delta_sync._schema_changed()");
     SavedUser saved = become(owner_of(registry_relid()));
