@@ -36,10 +36,10 @@ OPERATIONS = {
 }
 
 
-def setup_table(cluster, name):
+def setup_table(cluster, name, extra=""):
     conn = cluster.connect(DB)
     with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {name} (id integer PRIMARY KEY, v text)")
+        cur.execute(f"CREATE TABLE {name} (id integer PRIMARY KEY, v text{extra})")
         cur.execute(f"INSERT INTO {name} SELECT g, 'v' || g FROM generate_series(1, 200) g")
         cur.execute(f"SELECT delta_sync.track('{name}')")
         cur.execute(f"DELETE FROM {name} WHERE id % 2 = 0")
@@ -153,6 +153,38 @@ def during_rewrite(cluster, table, rows=300000):
     return [w.error.pgcode for w in (alter, purge) if w.error is not None]
 
 
+def registry_then_truncate(cluster, first_sql, table, extra=""):
+    """Session 1 writes the table's registry row (track of a tracked table, an ALTER TYPE on a
+    column's type) and keeps its transaction open; session 2 purges; session 1 then truncates.
+    Every path takes the table before the row, so the purge waits at the table, not holding
+    anything session 1 needs."""
+    setup_table(cluster, table, extra)
+    first = cluster.connect(DB)
+    second = cluster.connect(DB)
+    codes = []
+    with first.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute(first_sql.format(t=table))
+        waiter = Waiter(second, f"SELECT delta_sync.purge('{table}', '0 seconds')")
+        waiter.start()
+        wait_until_blocked(cluster, waiter.pid)
+        try:
+            time.sleep(0.3)
+            cur.execute(f"TRUNCATE {table}")
+            cur.execute("COMMIT")
+        except psycopg2.Error as e:
+            codes.append(e.pgcode)
+            first.rollback()
+    waiter.join(60)
+    if waiter.is_alive():
+        fail(f"{first_sql}: the purge never finished")
+    if waiter.error is not None:
+        codes.append(waiter.error.pgcode)
+    first.close()
+    second.close()
+    return codes
+
+
 def resync_loop(cluster, rounds=12):
     cluster.query("CREATE DATABASE delta_sync_elsewhere")
     old = cluster.connect("delta_sync_elsewhere", autocommit=False)
@@ -212,6 +244,18 @@ def main():
                 bad = [c for c in codes if c != "40P01" and not (op == "untrack" and c == "55000")]
                 if bad:
                     fail(f"{op}, {order}: unexpected errors {bad}")
+        cluster.query("CREATE TYPE colour AS ENUM ('red')", dbname=DB)
+        for name, sql, extra in (
+                ("track of a tracked table", "SELECT delta_sync.track('{t}', 500)", ""),
+                ("ALTER TYPE of a column", "ALTER TYPE colour RENAME VALUE 'red' TO 'rot'",
+                 ", c colour DEFAULT 'red'")):
+            n += 1
+            codes = registry_then_truncate(cluster, sql, f"t{n}", extra)
+            print(f"{name:24} then purge, then TRUNCATE     errors: {codes or 'none'}")
+            if "40P01" in codes:
+                deadlocks.append(f"{name}, purge, TRUNCATE")
+            elif codes:
+                fail(f"{name}, purge, TRUNCATE: unexpected errors {codes}")
         rows = 300000
         for attempt in range(3):
             codes = during_rewrite(cluster, f"big{attempt}", rows)
@@ -229,7 +273,7 @@ def main():
         resyncs, rounds = resync_loop(cluster)
         if deadlocks:
             fail(f"deadlocks (40P01): {'; '.join(deadlocks)}")
-        print(f"ok: {n} overlaps of purge with TRUNCATE, ALTER TABLE and untrack, no deadlock")
+        print(f"ok: {n} overlaps of purge with TRUNCATE, ALTER TABLE, untrack, track and ALTER TYPE, no deadlock")
         if resyncs:
             fail(f"{resyncs} of {rounds} cursors taken after a purge had to resync")
         print("ok: no resync of cursors taken after a purge")

@@ -12,7 +12,9 @@
 //    SECURITY_RESTRICTED_OPERATION (as PostgreSQL's VACUUM, ANALYZE and CREATE INDEX do), and only
 //    when the role creating the trigger has that owner's privileges.
 //
-// Lock order, the same on every path that writes a registry row: the table first, then its row.
+// Lock order, the same on every path that writes a registry row: the table first (at least SHARE
+// UPDATE EXCLUSIVE, which conflicts with itself), then its row. Two writers of one row therefore
+// meet at the table, never at the row while holding it.
 #include "boundary.hpp"
 
 extern "C" {
@@ -114,9 +116,10 @@ SELECT k.relid::pg_catalog.oid FROM delta_sync.tracked k
 // Runs as the registry's owner (see the file's head); the caller is connected to SPI.
 void raise_horizons(const Oid* relids, uint64 n) {
     if (n == 0) return;
-    // ACCESS SHARE is enough to wait for TRUNCATE, ALTER TABLE, untrack and DROP, which hold the
-    // table while they write its row; the oids are sorted, so two of these cannot cross.
-    for (uint64 i = 0; i < n; ++i) LockRelationOid(relids[i], AccessShareLock);
+    // SHARE UPDATE EXCLUSIVE, like purge: it waits for TRUNCATE, ALTER TABLE, untrack, DROP and
+    // purge, which hold the table while they write its row, and lets readers and writers be. The
+    // oids are sorted, so two of these cannot cross.
+    for (uint64 i = 0; i < n; ++i) LockRelationOid(relids[i], ShareUpdateExclusiveLock);
     Oid types[2] = {REGCLASSOID, XID8OID};
     for (uint64 i = 0; i < n; ++i) {
         Datum values[2] = {ObjectIdGetDatum(relids[i]),

@@ -15,8 +15,8 @@
 // purge runs no code of the table's owner with the superuser's rights.
 //
 // Lock order, the same as TRUNCATE, ALTER TABLE, untrack and DROP (which take the table and then
-// write its registry row): the table first, then the registry row. The other way round, a purge
-// waiting for the table while holding the row deadlocked against them.
+// write its registry row): the table first (SHARE UPDATE EXCLUSIVE), then the registry row. The
+// other way round, a purge waiting for the table while holding the row deadlocked against them.
 //
 // purged_by records the purging transaction: a cursor that sees it was taken after every
 // deletion the purge removed had committed, and need not resync for it.
@@ -94,7 +94,9 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
                        ("must be owner of table " + table + " to purge it").c_str());
     // The table before the registry row; it may have been dropped while we waited.
     bool exists = pg_guard([&] {
-        LockRelationOid(relid, RowExclusiveLock);
+        // Self-conflicting, so two purges (and the event triggers' horizon updates) meet here;
+        // readers and writers go on. The DELETE adds ROW EXCLUSIVE.
+        LockRelationOid(relid, ShareUpdateExclusiveLock);
         return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid));
     });
     if (!exists)
