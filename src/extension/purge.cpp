@@ -77,10 +77,6 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
                             errmsg("relation with OID %u does not exist", relid)));
         t.qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
         t.owner = pg_class_ownercheck(relid, GetUserId());
-        HeapTuple classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-        if (!HeapTupleIsValid(classtup)) elog(ERROR, "cache lookup failed for relation %u", relid);
-        t.relowner = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup))->relowner;
-        ReleaseSysCache(classtup);
         Interval zero{};
         if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(older_than),
                                              IntervalPGetDatum(&zero))))
@@ -92,15 +88,26 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
     if (!target.owner)
         throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
                        ("must be owner of table " + table + " to purge it").c_str());
-    // The table before the registry row; it may have been dropped while we waited.
-    bool exists = pg_guard([&] {
+    // The table before the registry row. It may have been dropped or given away while we waited,
+    // so its owner is read (and checked again) only once it is locked.
+    pg_guard([&] {
         // Self-conflicting, so two purges (and the event triggers' horizon updates) meet here;
         // readers and writers go on. The DELETE adds ROW EXCLUSIVE.
         LockRelationOid(relid, ShareUpdateExclusiveLock);
-        return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid));
+        HeapTuple classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+        if (!HeapTupleIsValid(classtup)) {
+            target.relowner = InvalidOid;
+            return;
+        }
+        target.relowner = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup))->relowner;
+        ReleaseSysCache(classtup);
+        target.owner = pg_class_ownercheck(relid, GetUserId());
     });
-    if (!exists)
+    if (!OidIsValid(target.relowner))
         throw SqlError(ERRCODE_UNDEFINED_TABLE, ("table " + table + " no longer exists").c_str());
+    if (!target.owner)
+        throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                       ("must be owner of table " + table + " to purge it").c_str());
 
     std::string sql =
         "WITH gone AS (DELETE FROM ONLY " + table +
