@@ -9,7 +9,8 @@ escalation of the 1.1 event triggers exactly (drop delta_sync_stamp, versions fr
 an ENABLE ALWAYS trigger, delta_sync_stamp again), track, writes, TRUNCATE, ALTER TABLE, ALTER
 TYPE, purge (also by a superuser), untrack, DROP, pg_dump and pg_restore of her database into a
 new one (with versions from the future, so the restore's restamp runs). After each step the role
-must not be a superuser, and each feature must have done its work.
+must not be a superuser, and each feature must have done its work. Last, an install of 1.1 is
+updated by the owner, which must leave no SECURITY DEFINER function behind.
 """
 import json
 import os
@@ -205,6 +206,18 @@ def main():
         if o.value("SELECT count(*) FROM delta_sync.tracked WHERE relid::oid = %s", (relid,)) != 0:
             fail("DROP TABLE: the registry row stayed")
         o.conn.close()
+
+        # An owner who installed 1.1 closes the hole herself with ALTER EXTENSION UPDATE.
+        cluster.query(f"CREATE DATABASE {DB}_upgraded OWNER {OWNER}")
+        u = Owner(cluster, f"{DB}_upgraded")
+        u.run("CREATE EXTENSION delta_sync VERSION '1.1'")
+        u.run("ALTER EXTENSION delta_sync UPDATE")
+        definers = u.value("""SELECT count(*) FROM pg_proc
+                              WHERE pronamespace = 'delta_sync'::regnamespace AND prosecdef""")
+        if definers:
+            fail(f"after ALTER EXTENSION UPDATE by the owner: {definers} SECURITY DEFINER functions")
+        u.conn.close()
+        print("ok: ALTER EXTENSION UPDATE from 1.1 by the database owner leaves no SECURITY DEFINER")
         print("ok: every path as a non-superuser database owner of a trusted install")
     finally:
         pgcluster.stop_all()
