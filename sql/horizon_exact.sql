@@ -22,13 +22,20 @@ INSERT INTO steady VALUES (3, 'c');
 SELECT d->'fullResyncRequired' AS resync, d->'created'->0->>'id' AS created
   FROM delta_since('steady', :'after_truncate') d;
 
--- A purge's horizon does need every transaction up to the newest removed deletion to have been
--- seen: the transaction open in the other session is older, so even cursors taken after the
--- purge resync until it ends (they may re-deliver, never lose); then they work again.
+-- A purge needs every transaction up to the newest removed deletion to have been seen, or the
+-- purge itself: the transaction open in the other session is older than the deletion, so a
+-- cursor from before the deletion resyncs, but one taken after the purge works (no resync loop).
+SELECT d->>'serverVersion' AS before_delete FROM delta_since('steady') d \gset
 DELETE FROM steady WHERE id = 3;
 SELECT delta_sync.purge('steady', '0 seconds') AS purged;
+SELECT d->'fullResyncRequired' AS resync_from_before_delete FROM delta_since('steady', :'before_delete') d;
 SELECT d->>'serverVersion' AS after_purge FROM delta_since('steady') d \gset
 SELECT d->'fullResyncRequired' AS resync_while_old_open FROM delta_since('steady', :'after_purge') d;
+INSERT INTO steady VALUES (5, 'e');
+SELECT d->'fullResyncRequired' AS resync, d->'created'->0->>'id' AS created
+  FROM delta_since('steady', :'after_purge') d;
+SELECT d->>'serverVersion' AS after_insert FROM delta_since('steady') d \gset
+SELECT d->'fullResyncRequired' AS resync_while_old_open FROM delta_since('steady', :'after_insert') d;
 SELECT dblink_exec('old', 'COMMIT');
 SELECT dblink_disconnect('old');
 SELECT d->>'serverVersion' AS after_old FROM delta_since('steady') d \gset

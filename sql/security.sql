@@ -64,9 +64,9 @@ SELECT pg_temp.attempt($$SELECT delta_sync.track('secure.notes')$$) AS alice_tra
 SELECT pg_temp.attempt($$SELECT delta_sync.untrack('secure.notes')$$) AS alice_untrack;
 SELECT pg_temp.attempt($$SELECT delta_sync.purge('secure.notes')$$) AS alice_purge;
 -- Nor can she change the registry behind the functions' back.
-SELECT pg_temp.attempt($$UPDATE delta_sync.tracked SET max_changes = 1$$) AS alice_registry_update;
+SELECT pg_temp.attempt($$UPDATE delta_sync.tracked SET max_changes = 1 WHERE relid = 'secure.notes'::regclass$$) AS alice_registry_update;
 SELECT max_changes FROM delta_sync.tracked WHERE relid = 'secure.notes'::regclass;
-SELECT pg_temp.attempt($$DELETE FROM delta_sync.tracked$$) AS alice_registry_delete;
+SELECT pg_temp.attempt($$DELETE FROM delta_sync.tracked WHERE relid = 'secure.notes'::regclass$$) AS alice_registry_delete;
 SELECT count(*) AS still_registered FROM delta_sync.tracked WHERE relid = 'secure.notes'::regclass;
 RESET ROLE;
 

@@ -444,7 +444,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     args.values[2] = UInt64GetDatum(own_xid);
     args.values[1] = pg_guard([&] { return CStringGetTextDatum(snap_text.c_str()); });
 
-    if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through) != CursorFate::usable)
+    if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)
         state->resync = true;
     // A delta of at most max_changes rows is read by one query with LIMIT max_changes + 1 and its
     // pages are built now: one row more means refusing it. Past buffered_limit that would hold too

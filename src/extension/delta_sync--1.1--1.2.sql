@@ -1,2 +1,209 @@
 -- delta_sync 1.1 -> 1.2
 \echo Use "ALTER EXTENSION delta_sync UPDATE TO '1.2'" to load this file. \quit
+
+-- =============================================================================================
+-- Trusted installs: no code of the extension runs a user's code with rights the user lacks
+-- =============================================================================================
+
+-- ---------------------------------------------------------------------------------------------
+-- Event triggers run as their caller, in C
+-- ---------------------------------------------------------------------------------------------
+
+-- In 1.1 these were SECURITY DEFINER functions owned by the bootstrap superuser, also when a
+-- database owner installed the extension: _restamp_restored's UPDATE of a user's table fired the
+-- table's triggers as that superuser. Now the registry is written as its owner and a restored
+-- table is restamped as the table's owner, both under SECURITY_RESTRICTED_OPERATION (see
+-- src/extension/event_triggers.cpp). Nobody needs to call them but the event triggers.
+CREATE OR REPLACE FUNCTION delta_sync._forget_dropped() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_forget_dropped'
+    LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._forget_dropped() IS
+    'sql_drop event trigger: removes the registry rows of dropped tables; a dropped column raises the horizons it reaches';
+CREATE OR REPLACE FUNCTION delta_sync._schema_changed() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_schema_changed'
+    LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._schema_changed() IS
+    'ddl_command_end event trigger: ALTER TABLE, ALTER TYPE, CREATE OR REPLACE VIEW and the like raise the horizon of every tracked table whose records they can change';
+CREATE OR REPLACE FUNCTION delta_sync._restamp_restored() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_restamp_restored'
+    LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._restamp_restored() IS
+    'ddl_command_end event trigger: a restored tracked table gets versions of this cluster (as the table''s owner)';
+REVOKE EXECUTE ON FUNCTION delta_sync._forget_dropped() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._schema_changed() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._restamp_restored() FROM PUBLIC;
+
+-- Records also change without versions when a type a column is built on changes (an enum value
+-- renamed, a composite's attribute added; a view's row type, by CREATE OR REPLACE VIEW), or a
+-- parent the table inherits from is altered.
+DROP EVENT TRIGGER delta_sync_schema_changed;
+CREATE EVENT TRIGGER delta_sync_schema_changed ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER TYPE', 'CREATE VIEW', 'ALTER VIEW',
+                 'ALTER MATERIALIZED VIEW')
+    EXECUTE FUNCTION delta_sync._schema_changed();
+
+-- ---------------------------------------------------------------------------------------------
+-- The registry is guarded by a trigger, not row-level security
+-- ---------------------------------------------------------------------------------------------
+
+-- Row-level security on a table the bootstrap superuser owns made pg_dump fail for a database
+-- owner ("query would be affected by row-level security policy") and COPY into it fail on
+-- restore. A trigger keeps the rule (a row may be written only by roles with its table's
+-- owner's rights, or the registry's owner) and lets anyone read and dump it.
+CREATE FUNCTION delta_sync._registry_write_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    rel regclass;
+BEGIN
+    FOREACH rel IN ARRAY ARRAY[CASE WHEN TG_OP <> 'INSERT' THEN OLD.relid END,
+                               CASE WHEN TG_OP <> 'DELETE' THEN NEW.relid END] LOOP
+        CONTINUE WHEN rel IS NULL;
+        IF NOT coalesce(pg_has_role(current_user,
+                   (SELECT c.relowner FROM pg_class c WHERE c.oid = rel::oid), 'USAGE'), false)
+           AND NOT pg_has_role(current_user,
+                   (SELECT c.relowner FROM pg_class c WHERE c.oid = 'delta_sync.tracked'::regclass),
+                   'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of table % to change its delta_sync registration', rel
+                USING ERRCODE = '42501';
+        END IF;
+    END LOOP;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$fn$;
+COMMENT ON FUNCTION delta_sync._registry_write_check() IS
+    'BEFORE row trigger on the registry: only roles with the table owner''s rights write its row';
+CREATE TRIGGER registry_write_check BEFORE INSERT OR UPDATE OR DELETE ON delta_sync.tracked
+    FOR EACH ROW EXECUTE FUNCTION delta_sync._registry_write_check();
+ALTER TABLE delta_sync.tracked ENABLE ALWAYS TRIGGER registry_write_check;
+-- A trigger's function is checked for EXECUTE only when the trigger is created.
+REVOKE EXECUTE ON FUNCTION delta_sync._registry_write_check() FROM PUBLIC;
+DROP POLICY anyone_reads ON delta_sync.tracked;
+DROP POLICY owners_write ON delta_sync.tracked;
+ALTER TABLE delta_sync.tracked DISABLE ROW LEVEL SECURITY;
+
+-- ---------------------------------------------------------------------------------------------
+-- One lock order: the table, then its registry row
+-- ---------------------------------------------------------------------------------------------
+
+-- track() of a table already tracked only updates its registry row; it now locks the table
+-- first, like purge() and the event triggers (otherwise as in 1.0).
+CREATE OR REPLACE FUNCTION delta_sync.track(tbl regclass, max_changes integer DEFAULT 1000) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $fn$
+DECLARE
+    rel record;
+    pk smallint[];
+    pk_name name;
+    needed constant text[] := ARRAY['created_at', 'updated_at', 'deleted_at',
+                                    'delta_sync_created_xid', 'delta_sync_changed_xid'];
+    needed_type constant regtype[] := ARRAY['timestamptz', 'timestamptz', 'timestamptz',
+                                            'xid8', 'xid8']::regtype[];
+    have regtype;
+    qualified text;
+    intact boolean;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'delta_sync.track: the table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF max_changes IS NULL OR max_changes < 1 THEN
+        RAISE EXCEPTION 'delta_sync.track: max_changes must be at least 1, not %',
+            coalesce(max_changes::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT c.relkind, c.relowner, c.relname, n.nspname INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+    END IF;
+    qualified := format('%I.%I', rel.nspname, rel.relname);
+    IF rel.relkind <> 'r' THEN
+        RAISE EXCEPTION 'delta_sync can only track ordinary tables; % is a %', qualified,
+            CASE rel.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
+                 WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
+                 WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind::text END
+            USING ERRCODE = '42809';
+    END IF;
+    IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table % to track it', qualified USING ERRCODE = '42501';
+    END IF;
+    SELECT con.conkey INTO pk FROM pg_constraint con WHERE con.conrelid = tbl AND con.contype = 'p';
+    IF pk IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key', qualified USING ERRCODE = '55000',
+            HINT = 'delta_sync identifies rows by a single-column primary key; add one first.';
+    END IF;
+    IF cardinality(pk) <> 1 THEN
+        RAISE EXCEPTION 'table % has a primary key of % columns', qualified, cardinality(pk)
+            USING ERRCODE = '0A000',
+            HINT = 'delta_sync identifies rows by a single-column primary key.';
+    END IF;
+    SELECT a.attname INTO pk_name FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum = pk[1];
+    IF pk_name = ANY (needed) THEN
+        RAISE EXCEPTION 'the primary key of % is %, a column delta_sync maintains', qualified, pk_name
+            USING ERRCODE = '0A000';
+    END IF;
+
+    -- The table before its registry row, as on every path that writes one (purge, TRUNCATE,
+    -- ALTER, untrack, DROP): a self-conflicting lock that readers and writers pass.
+    EXECUTE format('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE', qualified);
+
+    -- Tracked already, with everything in place: only the threshold may change.
+    intact := EXISTS (SELECT 1 FROM delta_sync.tracked t WHERE t.relid = tbl)
+        AND (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
+              AND tg.tgname IN ('delta_sync_stamp', 'delta_sync_soft_delete', 'delta_sync_notify')) = 3
+        AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = tbl AND NOT a.attisdropped
+              AND a.attname IN ('delta_sync_created_xid', 'delta_sync_changed_xid')) = 2;
+    IF intact THEN
+        UPDATE delta_sync.tracked t SET max_changes = track.max_changes
+         WHERE t.relid = tbl AND t.max_changes IS DISTINCT FROM track.max_changes;
+        RETURN;
+    END IF;
+    -- A registry row without its triggers is left over (its table was dropped and the OID
+    -- reused, or tracking was half removed): start afresh.
+    DELETE FROM delta_sync.tracked t WHERE t.relid = tbl;
+
+    FOR i IN 1 .. cardinality(needed) LOOP
+        SELECT a.atttypid::regtype INTO have FROM pg_attribute a
+         WHERE a.attrelid = tbl AND a.attname = needed[i] AND NOT a.attisdropped;
+        IF FOUND AND have <> needed_type[i] THEN
+            RAISE EXCEPTION 'column %.% has type %, delta_sync needs %', qualified, needed[i],
+                have, needed_type[i] USING ERRCODE = '42804';
+        END IF;
+    END LOOP;
+
+    EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_stamp ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_notify ON %1$s;
+                    ALTER TABLE %1$s DROP COLUMN IF EXISTS delta_sync_created_xid,
+                                     DROP COLUMN IF EXISTS delta_sync_changed_xid', qualified);
+    -- Existing rows are stamped with this transaction (the volatile default is evaluated per row).
+    EXECUTE format('ALTER TABLE %s
+        ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+        ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+        ADD COLUMN IF NOT EXISTS deleted_at timestamptz,
+        ADD COLUMN delta_sync_created_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+        ADD COLUMN delta_sync_changed_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()',
+        qualified);
+    EXECUTE format('CREATE INDEX ON %s (delta_sync_changed_xid)', qualified);
+    EXECUTE format('CREATE TRIGGER delta_sync_stamp BEFORE INSERT OR UPDATE ON %1$s
+                        FOR EACH ROW EXECUTE FUNCTION delta_sync._stamp();
+                    CREATE TRIGGER delta_sync_soft_delete BEFORE DELETE ON %1$s
+                        FOR EACH ROW EXECUTE FUNCTION delta_sync._soft_delete();
+                    CREATE TRIGGER delta_sync_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %1$s
+                        FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._after_statement();
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_stamp,
+                                     ENABLE ALWAYS TRIGGER delta_sync_soft_delete,
+                                     ENABLE ALWAYS TRIGGER delta_sync_notify', qualified);
+    INSERT INTO delta_sync.tracked (relid, max_changes, horizon)
+    VALUES (tbl, track.max_changes, pg_current_xact_id());
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------
+-- A cursor that sees the purge is not sent back to resync by it
+-- ---------------------------------------------------------------------------------------------
+
+-- purged_through alone asks a cursor to have seen every transaction up to the newest removed
+-- deletion, which any old transaction still open in the cluster spoils, also for cursors taken
+-- after the purge. A cursor that sees the purging transaction was taken after every deletion
+-- the purge removed had committed, so it could not have missed one.
+ALTER TABLE delta_sync.tracked ADD COLUMN purged_by xid8;
+COMMENT ON COLUMN delta_sync.tracked.purged_by IS
+    'the transaction of the last delta_sync.purge() that removed rows; cursors that see it need not resync for purges';

@@ -9,18 +9,34 @@
 // The physical DELETE must get past the soft-delete trigger. Only this function can open that
 // door: it names the table in a backend-local variable that the trigger reads, set and cleared
 // here (and cleared again on any error), never through a setting a user could change.
+//
+// The DELETE fires the table's triggers and evaluates its index expressions: it runs as the
+// table's owner under SECURITY_RESTRICTED_OPERATION (as VACUUM does), so a superuser's scheduled
+// purge runs no code of the table's owner with the superuser's rights.
+//
+// Lock order, the same as TRUNCATE, ALTER TABLE, untrack and DROP (which take the table and then
+// write its registry row): the table first (SHARE UPDATE EXCLUSIVE), then the registry row. The
+// other way round, a purge waiting for the table while holding the row deadlocked against them.
+//
+// purged_by records the purging transaction: a cursor that sees it was taken after every
+// deletion the purge removed had committed, and need not resync for it.
 #include "boundary.hpp"
 
 #include <string>
 
 extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 }
 
 namespace delta_sync {
@@ -33,6 +49,7 @@ namespace {
 struct PurgeTarget {
     const char* qualified;
     bool owner;
+    Oid relowner;
 };
 
 // Clears the purge door however the DELETE ends.
@@ -71,6 +88,26 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
     if (!target.owner)
         throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
                        ("must be owner of table " + table + " to purge it").c_str());
+    // The table before the registry row. It may have been dropped or given away while we waited,
+    // so its owner is read (and checked again) only once it is locked.
+    pg_guard([&] {
+        // Self-conflicting, so two purges (and the event triggers' horizon updates) meet here;
+        // readers and writers go on. The DELETE adds ROW EXCLUSIVE.
+        LockRelationOid(relid, ShareUpdateExclusiveLock);
+        HeapTuple classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+        if (!HeapTupleIsValid(classtup)) {
+            target.relowner = InvalidOid;
+            return;
+        }
+        target.relowner = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup))->relowner;
+        ReleaseSysCache(classtup);
+        target.owner = pg_class_ownercheck(relid, GetUserId());
+    });
+    if (!OidIsValid(target.relowner))
+        throw SqlError(ERRCODE_UNDEFINED_TABLE, ("table " + table + " no longer exists").c_str());
+    if (!target.owner)
+        throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                       ("must be owner of table " + table + " to purge it").c_str());
 
     std::string sql =
         "WITH gone AS (DELETE FROM ONLY " + table +
@@ -84,6 +121,12 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
     PurgeDoor door(relid);
     Outcome out = pg_guard([&] {
         Outcome o{false, 0};
+        // Restored on an error by the (sub)transaction's abort.
+        Oid save_user;
+        int save_sec;
+        GetUserIdAndSecContext(&save_user, &save_sec);
+        SetUserIdAndSecContext(target.relowner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                    SECURITY_RESTRICTED_OPERATION);
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
         Oid reg_types[1] = {REGCLASSOID};
         Datum reg_values[1] = {ObjectIdGetDatum(relid)};
@@ -93,6 +136,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: registry lookup failed (%d)", rc);
         if (SPI_processed == 0) {
             SPI_finish();
+            SetUserIdAndSecContext(save_user, save_sec);
             return o;
         }
         o.tracked = true;
@@ -108,16 +152,25 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         o.removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         Datum newest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
         if (!isnull) {
-            Oid htypes[2] = {REGCLASSOID, XID8OID};
-            Datum hvalues[2] = {ObjectIdGetDatum(relid), newest};
+            Oid htypes[3] = {REGCLASSOID, XID8OID, XID8OID};
+            Datum hvalues[3] = {ObjectIdGetDatum(relid), newest,
+                                FullTransactionIdGetDatum(GetTopFullTransactionId())};
+            // A 1.1 registry (the library is new, ALTER EXTENSION UPDATE not yet run) has no
+            // purged_by: its cursors resync as 1.1 made them.
+            Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
+            bool has_purged_by = get_attnum(registry, "purged_by") != InvalidAttrNumber;
             rc = SPI_execute_with_args(
-                "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2) "
-                "WHERE relid OPERATOR(pg_catalog.=) $1",
-                2, htypes, hvalues, nullptr, false, 0);
+                has_purged_by
+                    ? "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2), "
+                      "purged_by = $3 WHERE relid OPERATOR(pg_catalog.=) $1"
+                    : "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2) "
+                      "WHERE relid OPERATOR(pg_catalog.=) $1",
+                has_purged_by ? 3 : 2, htypes, hvalues, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE || SPI_processed != 1)
                 elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
         }
         SPI_finish();
+        SetUserIdAndSecContext(save_user, save_sec);
         return o;
     });
     if (!out.tracked)

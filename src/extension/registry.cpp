@@ -1,5 +1,5 @@
 // Reading delta_sync.tracked through its primary key index (see registry.hpp). Columns are found
-// by name, so the code reads a 1.0 registry (before purged_through and notify existed) as well.
+// by name, so the code reads a 1.0 registry (before purged_through, notify and purged_by existed) as well.
 #include "registry.hpp"
 
 extern "C" {
@@ -30,7 +30,7 @@ AttrNumber column(TupleDesc desc, const char* name) {
 }  // namespace
 
 RegistryRow read_registry_row(Oid relid) {
-    RegistryRow row{false, 0, 0, 0, true};
+    RegistryRow row{false, 0, 0, 0, 0, true};
     Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
     if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
     Relation rel = table_open(registry, AccessShareLock);
@@ -48,6 +48,10 @@ RegistryRow read_registry_row(Oid relid) {
         if (AttrNumber a = column(desc, "purged_through"); a != InvalidAttrNumber) {
             Datum v = heap_getattr(tup, a, desc, &isnull);
             if (!isnull) row.purged_through = DatumGetUInt64(v);
+        }
+        if (AttrNumber a = column(desc, "purged_by"); a != InvalidAttrNumber) {
+            Datum v = heap_getattr(tup, a, desc, &isnull);
+            if (!isnull) row.purged_by = DatumGetUInt64(v);
         }
         if (AttrNumber a = column(desc, "notify"); a != InvalidAttrNumber) {
             Datum v = heap_getattr(tup, a, desc, &isnull);

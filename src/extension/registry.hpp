@@ -15,6 +15,7 @@ struct RegistryRow {
     int max_changes;
     std::uint64_t horizon;         // xid of the last tracking start, TRUNCATE, ALTER or restore
     std::uint64_t purged_through;  // newest version purge() removed; 0 when never purged
+    std::uint64_t purged_by;       // the xid of the last purge that removed rows; 0 if none
     bool notify;                   // NOTIFY delta_sync after each writing statement
 };
 

@@ -91,7 +91,7 @@ Cursor cursor_from_active_snapshot(ServerClock& clock, std::uint64_t& own_xid) {
 }
 
 CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon,
-                        std::uint64_t purged_through) {
+                        std::uint64_t purged_through, std::uint64_t purged_by) {
     if (cursor.system_id != clock.system_id) return CursorFate::other_cluster;
     if (!cursor_in_history(cursor.point, clock.position, clock.in_recovery))
         return CursorFate::other_history;
@@ -99,7 +99,8 @@ CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uin
     // older snapshot can only re-deliver. A primary that never reached that xid was restored.
     if (!clock.in_recovery && cursor.xmax > clock.next_xid) return CursorFate::from_the_future;
     if (!cursor.sees(horizon)) return CursorFate::before_horizon;
-    if (purged_through != 0 && !cursor.sees_everything_through(purged_through))
+    if (purged_through != 0 && !cursor.sees_everything_through(purged_through) &&
+        !(purged_by != 0 && cursor.sees(purged_by)))
         return CursorFate::before_purge;
     return CursorFate::usable;
 }

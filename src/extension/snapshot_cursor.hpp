@@ -36,9 +36,11 @@ enum class CursorFate {
 // horizon: the xid of the table's last event that history cannot express (tracking start,
 // TRUNCATE, ALTER TABLE, restore); a cursor that does not see it predates the event.
 // purged_through (0: never purged): the newest version among rows purge() removed; a cursor must
-// have seen every transaction up to it, or it may have missed a deletion that is now gone.
-// Both are exact: an unrelated old transaction still running does not force a resync.
+// have seen every transaction up to it, or it may have missed a deletion that is now gone —
+// unless it sees purged_by (0: unknown), the last purging transaction itself: then it was taken
+// after every deletion that purge removed had committed.
+// All are exact: an unrelated old transaction still running does not force a resync.
 CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon,
-                        std::uint64_t purged_through);
+                        std::uint64_t purged_through, std::uint64_t purged_by = 0);
 
 }  // namespace delta_sync
