@@ -109,3 +109,4 @@ END $$;
 RESET ROLE;
 DROP OWNED BY regress_ds_scan_reader;
 DROP ROLE regress_ds_scan_reader;
+DROP TABLE scanned;
