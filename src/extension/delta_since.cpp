@@ -210,10 +210,46 @@ TableShape read_shape(Oid relid) {
     return shape;
 }
 
+// The table's name as an SQL string literal, for hints that show SQL to run.
+std::string sql_literal(const std::string& qualified_name) {
+    const char* q = pg_guard([&] { return quote_literal_cstr(qualified_name.c_str()); });
+    return q;
+}
+
 [[noreturn]] void not_tracked(const std::string& table) {
     std::string msg = "table " + table + " is not tracked by delta_sync";
-    std::string hint = "Start tracking it with SELECT delta_sync.track('" + table + "');";
+    std::string hint = "Start tracking it with SELECT delta_sync.track(" + sql_literal(table) + ");";
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr, hint.c_str());
+}
+
+// A registered table that lost what tracking gave it (ALTER TABLE after track()).
+void check_tracked_shape(const TableShape& shape) {
+    const std::string& table = shape.qualified_name;
+    std::string literal = sql_literal(table);
+    std::string retrack = "Untrack the table and track it again: SELECT delta_sync.untrack(" +
+                          literal + "); SELECT delta_sync.track(" + literal + ");";
+    if (shape.pk_index < 0) {
+        std::string msg = "tracked table " + table + " no longer has a single-column primary key";
+        std::string hint = "Add a single-column primary key back, or stop tracking it with "
+                           "SELECT delta_sync.untrack(" + literal + ");";
+        throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
+                       "delta_sync identifies rows by their primary key.", hint.c_str());
+    }
+    const char* missing = nullptr;
+    const char* type = "xid8";
+    if (shape.deleted_at_index < 0) {
+        missing = deleted_at_column;
+        type = "timestamptz";
+    } else if (!shape.has_created_xid) {
+        missing = created_xid_column;
+    } else if (!shape.has_changed_xid) {
+        missing = changed_xid_column;
+    }
+    if (!missing) return;
+    std::string msg = "tracked table " + table + " has no column \"" + missing + "\" of type " +
+                      type + ", which delta_sync needs";
+    throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
+                   "The column was dropped or changed after tracking started.", retrack.c_str());
 }
 
 Registration read_registration(Oid relid) {
@@ -500,6 +536,25 @@ int int_arg(FunctionCallInfo fcinfo, int n, const char* name, int fallback) {
     return v;
 }
 
+// A document is one text value, so at most 1 GB: past that, appending fails with 54000
+// (program_limit_exceeded). Runs `f` and adds to that error the advice the caller can act on.
+// The hint is static: ReThrowError() copies the error's strings and nothing frees this one.
+template <class F>
+auto with_size_advice(int page_size, F&& f) -> decltype(f()) {
+    static char no_pages[] =
+        "Pass page_size to delta_since() to split the answer into documents of at most that many "
+        "entries each.";
+    static char smaller_pages[] = "Pass a smaller page_size to delta_since().";
+    try {
+        return f();
+    } catch (const PgError& e) {
+        ErrorData* data = e.data();
+        if (data->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED && !data->hint)
+            data->hint = page_size == 0 ? no_pages : smaller_pages;
+        throw;
+    }
+}
+
 // Builds every page of a delta of at most max_changes rows (the query stops at max_changes + 1),
 // or marks the answer a resync when it has more. Called with SPI connected.
 void prepare_pages(DeltaState& state, MemoryContext multi, int max_changes) {
@@ -578,9 +633,8 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
     });
     Registration reg = read_registration(relid);
-    if (!reg.found || !shape.has_created_xid || !shape.has_changed_xid ||
-        shape.deleted_at_index < 0 || shape.pk_index < 0)
-        not_tracked(shape.qualified_name);
+    if (!reg.found) not_tracked(shape.qualified_name);
+    check_tracked_shape(shape);
     int max_changes = max_changes_arg ? max_changes_arg : reg.max_changes;
 
     QueryArgs args;
@@ -645,7 +699,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     if (buffered) sql += " LIMIT " + std::to_string(static_cast<long>(max_changes) + 1);
     pg_guard([&] { open_scan(scan, sql.c_str(), args, multi); });
     if (buffered) {
-        prepare_pages(*state, multi, max_changes);
+        with_size_advice(state->page_size, [&] { prepare_pages(*state, multi, max_changes); });
         pg_guard([&] { close_scan(scan); });
         return;
     }
@@ -701,9 +755,11 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
 
     long rows = 0;
     if (!state->resync) {
-        rows = pg_guard([&] {
-            return fill_document(doc, state->scan, state->since, state->page_size,
-                                 state->page_context);
+        rows = with_size_advice(state->page_size, [&] {
+            return pg_guard([&] {
+                return fill_document(doc, state->scan, state->since, state->page_size,
+                                     state->page_context);
+            });
         });
     }
     // Without page_size everything went into this document. With it, a page that came back short
@@ -715,7 +771,9 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
     }
     ++state->pages;
     Datum result =
-        pg_guard([&] { return finish_document(doc, state->server_version, state->resync); });
+        with_size_advice(state->page_size, [&] {
+            return pg_guard([&] { return finish_document(doc, state->server_version, state->resync); });
+        });
     SRF_RETURN_NEXT(funcctx, result);
 }
 

@@ -164,6 +164,9 @@ BOOST_AUTO_TEST_CASE(checksummed_nonsense_is_rejected) {
     Cursor outside = sample(0);
     outside.xip = {outside.xmax};  // not inside [xmin, xmax)
     BOOST_TEST((decode_cursor(encode_cursor(outside), out) == CursorError::bad_layout));
+    Cursor zero = sample(0);
+    zero.xmin = 0;  // no snapshot has xmin 0 (below the first normal xid)
+    BOOST_TEST((decode_cursor(encode_cursor(zero), out) == CursorError::bad_layout));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
