@@ -2,9 +2,10 @@
 """SQL-level fuzzing of delta_since's paged scans, as a role with nothing but SELECT.
 
 Random transactions of DECLARE (plain, SCROLL, WITH HOLD), FETCH, MOVE, CLOSE, CLOSE ALL,
-SAVEPOINT, ROLLBACK TO, RELEASE, COMMIT and ROLLBACK around delta_since calls that stop early
-(LIMIT, LATERAL rescans, FROM clause, several calls in one query), while a second session writes to
-the table. After every statement and transaction it checks:
+SAVEPOINT, ROLLBACK TO, RELEASE, COMMIT and ROLLBACK, and PL/pgSQL exception blocks that FETCH
+and roll back, around delta_since calls that stop early (LIMIT, LATERAL rescans, FROM clause,
+several calls in one query), fail at their start (a forged serverVersion) or in the middle of a
+scan (a row whose cast to json raises), while a second session writes to the tables. After every statement and transaction it checks:
   - no error of class XX (internal error, data corruption) and the connection still alive;
   - the server did not restart (pg_postmaster_start_time, our backend pid);
   - pg_cursors lists only the cursors the fuzzer declared (no internal portal of delta_since);
@@ -50,10 +51,18 @@ def setup():
     cur.execute("CREATE EXTENSION delta_sync")
     cur.execute("CREATE TABLE ft (id int PRIMARY KEY, v text, n numeric)")
     cur.execute("CREATE TABLE fk (k text PRIMARY KEY, d date)")
-    cur.execute("SELECT delta_sync.track('ft'), delta_sync.track('fk')")
+    # A column whose to_json raises for one row: delta_since fails in the middle of its scan.
+    cur.execute("CREATE TYPE bomb AS ENUM ('calm', 'boom')")
+    cur.execute("CREATE FUNCTION bomb_json(bomb) RETURNS json LANGUAGE plpgsql IMMUTABLE AS "
+                "$$ BEGIN IF $1 = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN to_json($1::text); END $$")
+    cur.execute("CREATE CAST (bomb AS json) WITH FUNCTION bomb_json(bomb)")
+    cur.execute("CREATE TABLE fb (id int PRIMARY KEY, b bomb)")
+    cur.execute("INSERT INTO fb SELECT g, CASE g WHEN 13 THEN 'boom' ELSE 'calm' END::bomb "
+                "FROM generate_series(1, 30) g")
+    cur.execute("SELECT delta_sync.track('ft'), delta_sync.track('fk'), delta_sync.track('fb')")
     cur.execute("INSERT INTO ft SELECT g, 'v' || g, g / 7.0 FROM generate_series(1, 60) g")
     cur.execute("INSERT INTO fk SELECT 'k' || g, DATE '2024-01-01' + g FROM generate_series(1, 25) g")
-    cur.execute(f"GRANT SELECT ON ft, fk TO {ROLE}")
+    cur.execute(f"GRANT SELECT ON ft, fk, fb TO {ROLE}")
     return a
 
 
@@ -88,8 +97,10 @@ class Fuzzer:
     # -- what the fuzzer runs ---------------------------------------------------------------
     def call(self):
         r = self.rng
-        table = r.choice(["ft", "ft", "fk"])
+        table = r.choice(["ft", "ft", "fk", "fb"])
         since = "NULL" if r.random() < 0.5 else "'%s'" % r.choice(self.versions)
+        if r.random() < 0.03:
+            since = "'%s'" % r.choice(["", "AAAA", self.versions[0][:-1] + "A", "x" * 40])
         args = [f"'{table}'", since]
         if r.random() < 0.3:
             args.append("max_changes => %d" % r.choice([1, 3, 50, 20000]))
@@ -178,6 +189,12 @@ class Fuzzer:
                     savepoints = savepoints[: k + 1] if verb == "ROLLBACK TO" else savepoints[:k]
             elif op == 10:
                 self.run(self.query(), documents=True)
+            elif op == 11 and declared and r.random() < 0.5:
+                # A PL/pgSQL block FETCHes, then its exception handler rolls that back.
+                self.run("DO $$ DECLARE c refcursor := '%s'; d json; BEGIN "
+                         "BEGIN FETCH c INTO d; MOVE c; RAISE EXCEPTION 'undo'; "
+                         "EXCEPTION WHEN raise_exception THEN NULL; END; "
+                         "FETCH c INTO d; END $$" % r.choice(sorted(declared)))
             else:
                 # What an attacker would do: close or replace every portal it did not declare.
                 self.check_cursors(declared)
