@@ -556,7 +556,7 @@ auto with_size_advice(int page_size, F&& f) -> decltype(f()) {
 }
 
 // Builds every page of a delta of at most max_changes rows (the query stops at max_changes + 1),
-// or marks the answer a resync when it has more. Called with SPI connected.
+// or marks the answer a resync when it has more. Called with the scan open.
 void prepare_pages(DeltaState& state, MemoryContext multi, int max_changes) {
     int n = 0;
     bool too_many = pg_guard([&] {
