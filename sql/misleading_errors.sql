@@ -51,4 +51,19 @@ INSERT INTO "Mixed Case" VALUES (1);
 SELECT pg_temp.attempt($$DELETE FROM "Mixed Case" WHERE id = 1$$);
 SELECT count(*) AS still_live FROM "Mixed Case" WHERE deleted_at IS NULL;
 
-DROP TABLE "Mixed Case", "un'tracked";
+-- Row-level security that hides the row from UPDATE is still named as the cause (42501).
+CREATE ROLE regress_ds_rls_user;
+CREATE TABLE rls_t (id integer PRIMARY KEY);
+SELECT delta_sync.track('rls_t');
+INSERT INTO rls_t VALUES (1);
+ALTER TABLE rls_t ENABLE ROW LEVEL SECURITY;
+CREATE POLICY may_see ON rls_t FOR SELECT USING (true);
+CREATE POLICY may_delete ON rls_t FOR DELETE USING (true);
+CREATE POLICY may_not_update ON rls_t FOR UPDATE USING (false);
+GRANT SELECT, UPDATE, DELETE ON rls_t TO regress_ds_rls_user;
+SET ROLE regress_ds_rls_user;
+SELECT pg_temp.attempt($$DELETE FROM rls_t WHERE id = 1$$);
+RESET ROLE;
+
+DROP TABLE "Mixed Case", "un'tracked", rls_t;
+DROP ROLE regress_ds_rls_user;
