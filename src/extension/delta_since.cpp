@@ -81,8 +81,8 @@ struct Scan {
     bool full_sync;        // since IS NULL: every live row is "created"
     // The open query, or null when there is nothing (more) to scan. Reachable from here only.
     QueryDesc* query;
-    ResourceOwner owner;   // what the open query holds; a child of the caller's owner
-    bool at_end;           // the query has returned its last row: never run it again
+    ResourceOwner owner;  // what the open query holds; a child of the caller's owner
+    bool at_end;          // the query has returned its last row: never run it again
 };
 
 // Everything that lives across calls. Owned by the multi-call context: a reset callback deletes
@@ -218,7 +218,8 @@ std::string sql_literal(const std::string& qualified_name) {
 
 [[noreturn]] void not_tracked(const std::string& table) {
     std::string msg = "table " + table + " is not tracked by delta_sync";
-    std::string hint = "Start tracking it with SELECT delta_sync.track(" + sql_literal(table) + ");";
+    std::string hint =
+        "Start tracking it with SELECT delta_sync.track(" + sql_literal(table) + ");";
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr, hint.c_str());
 }
 
@@ -230,8 +231,8 @@ void check_tracked_shape(const TableShape& shape) {
                           literal + "); SELECT delta_sync.track(" + literal + ");";
     if (shape.pk_index < 0) {
         std::string msg = "tracked table " + table + " no longer has a single-column primary key";
-        std::string hint = "Add a single-column primary key back, or stop tracking it with "
-                           "SELECT delta_sync.untrack(" + literal + ");";
+        std::string hint = "Add a single-column primary key back, or stop tracking it with SELECT "
+                           "delta_sync.untrack(" + literal + ");";
         throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
                        "delta_sync identifies rows by their primary key.", hint.c_str());
     }
@@ -385,7 +386,8 @@ void receiver_nothing(DestReceiver*) noexcept {}
 // Plans the scan's query and starts it, in a child of `multi` and under a resource owner of its
 // own. Called inside pg_guard().
 void open_scan(Scan& scan, const char* sql, QueryArgs& args, MemoryContext multi) {
-    MemoryContext context = AllocSetContextCreate(multi, "delta_since scan", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext context =
+        AllocSetContextCreate(multi, "delta_since scan", ALLOCSET_DEFAULT_SIZES);
     MemoryContext old = MemoryContextSwitchTo(context);
     char* query_string = pstrdup(sql);
     ParamListInfo params = makeParamList(3);
