@@ -6,7 +6,8 @@ SAVEPOINT, ROLLBACK TO, RELEASE, COMMIT and ROLLBACK, and PL/pgSQL exception blo
 and roll back, around delta_since calls that stop early (LIMIT, LATERAL rescans, FROM clause,
 several calls in one query), fail at their start (a forged serverVersion) or in the middle of a
 scan (a row whose cast to json raises), while a second session writes to the tables. After every statement and transaction it checks:
-  - no error of class XX (internal error, data corruption) and the connection still alive;
+  - no error of class XX (internal error, data corruption), no WARNING (a leaked resource), and
+    the connection still alive;
   - the server did not restart (pg_postmaster_start_time, our backend pid);
   - pg_cursors lists only the cursors the fuzzer declared (no internal portal of delta_since);
   - at the end of each transaction only WITH HOLD cursors are left, and none after CLOSE ALL;
@@ -133,8 +134,10 @@ class Fuzzer:
                 raise Found(f"the connection broke on: {sql}\n{e}")
             if e.pgcode.startswith("XX"):
                 raise Found(f"{e.pgcode} on: {sql}\n{e.pgerror}")
+            self.check_notices(sql)
             self.errors[e.pgcode] = self.errors.get(e.pgcode, 0) + 1
             return False
+        self.check_notices(sql)
         if documents and cur.description:
             for row in cur.fetchall():
                 for value in row:
@@ -146,6 +149,13 @@ class Fuzzer:
                     if not doc["fullResyncRequired"] and len(self.versions) < 50:
                         self.versions.append(doc["serverVersion"])
         return True
+
+    def check_notices(self, sql):
+        # A leaked buffer pin, snapshot or relation reference is reported as a WARNING.
+        for notice in self.conn.notices:
+            if notice.startswith("WARNING"):
+                raise Found(f"{notice.strip()} after: {sql}")
+        del self.conn.notices[:]
 
     def cursors(self):
         cur = self.conn.cursor()
