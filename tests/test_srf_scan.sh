@@ -24,7 +24,7 @@ q -d postgres -c "DROP DATABASE IF EXISTS ds_srf_scan"
 q -d postgres -c "DROP ROLE IF EXISTS ds_srf_reader"
 q -d postgres -c "CREATE ROLE ds_srf_reader LOGIN"
 q -d postgres -c "CREATE DATABASE ds_srf_scan"
-q -d ds_srf_scan <<'SQL'
+q -d ds_srf_scan >/dev/null <<'SQL'
 CREATE EXTENSION delta_sync;
 CREATE TABLE t (id int PRIMARY KEY, v text);
 SELECT delta_sync.track('t');
