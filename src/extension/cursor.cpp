@@ -212,8 +212,8 @@ CursorError decode_cursor(std::string_view text, Cursor& out) {
         c.point.timeline = static_cast<std::uint32_t>(timeline);
     }
     if (!r.u64(c.xmin) || !r.varint(span) || !r.varint(count)) return CursorError::bad_layout;
-    // No snapshot has xmin 0 (InvalidTransactionId): xids start at 3.
-    if (c.xmin == 0) return CursorError::bad_layout;
+    // No snapshot has an xmin below the first normal xid (3); pg_snapshot refuses 0 outright.
+    if (c.xmin < 3) return CursorError::bad_layout;
     if (span > UINT64_MAX - c.xmin) return CursorError::bad_layout;
     c.xmax = c.xmin + span;
     // Each xip takes at least one byte: a count beyond the bytes left is a lie, not a reason to

@@ -14,6 +14,15 @@
 // by a page. A delta with max_changes up to 10,000 is read by one query with LIMIT max_changes + 1
 // and its pages built in the first call (one row more is the refusal); a larger threshold is
 // counted first (the count stops at max_changes + 1) and its pages streamed like a full sync.
+//
+// The scan belongs to this call alone. It is not an SPI cursor: a portal lives in a table of
+// names that any statement of the session can CLOSE, FETCH from or replace. The first call plans
+// the query itself and keeps its QueryDesc, with a resource owner of its own for what the open
+// query holds (buffer pins, locks, its snapshot). Rows come straight from the executor into the
+// document through a DestReceiver that checks their types first. The scan is closed on every exit:
+// after the last page, by an ExprContext shutdown callback when the caller stops early (LIMIT, a
+// LATERAL rescan, CLOSE of the outer cursor, a WITH HOLD cursor persisted at COMMIT), and by the
+// resource owners when the transaction or subtransaction that owns the outer query aborts.
 #include "boundary.hpp"
 #include "cursor.hpp"
 #include "record_encoder.hpp"
@@ -29,14 +38,20 @@ extern "C" {
 #include "access/relation.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "parser/parser.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
 }
 
 namespace delta_sync {
@@ -48,7 +63,6 @@ using Registration = RegistryRow;
 constexpr const char* created_xid_column = "delta_sync_created_xid";
 constexpr const char* changed_xid_column = "delta_sync_changed_xid";
 constexpr const char* deleted_at_column = "deleted_at";
-constexpr int fetch_batch = 1000;
 constexpr int buffered_limit = 10000;  // deltas refused above this many rows are read in one query
 
 const char* const cursor_detail =
@@ -60,11 +74,15 @@ enum class Bucket { created, updated, deleted };
 // Plain data describing the table and the open scan; palloc'd in the SRF's multi-call context.
 struct Scan {
     ColumnCodec* codecs;   // one per record column, in attribute order
+    Oid* row_types;        // what the query returns: the record columns, then the created xid
     int ncols;             // record columns; the query returns these, then the created xid
     int pk_index;          // index into codecs of the primary key
     int deleted_at_index;  // index into codecs of deleted_at
-    char* portal_name;     // the open SPI cursor, or null when there is nothing to scan
     bool full_sync;        // since IS NULL: every live row is "created"
+    // The open query, or null when there is nothing (more) to scan. Reachable from here only.
+    QueryDesc* query;
+    ResourceOwner owner;  // what the open query holds; a child of the caller's owner
+    bool at_end;          // the query has returned its last row: never run it again
 };
 
 // Everything that lives across calls. Owned by the multi-call context: a reset callback deletes
@@ -82,8 +100,12 @@ struct DeltaState {
     int n_prepared = 0;
     MemoryContext page_context = nullptr;
     MemoryContextCallback cleanup{};
+    ExprContext* shutdown_on = nullptr;  // where close_on_shutdown is registered, or null
 };
 
+// The multi-call context goes away: on the last call, on an early stop (after close_on_shutdown
+// closed the scan), or on an abort, where the resource owners release what the query held. So
+// this frees the C++ state only and never touches the executor.
 void delete_state(void* arg) { delete static_cast<DeltaState*>(arg); }
 
 std::string quote_qualified(Oid nsp, const char* rel) {
@@ -97,6 +119,7 @@ struct TableShape {
     std::string select_list;
     std::vector<std::string> names;
     std::vector<Oid> types;
+    std::vector<Oid> query_types;  // what the scan returns per column (json when via to_json)
     std::vector<JsonKind> kinds;
     int pk_index = -1;
     int deleted_at_index = -1;
@@ -181,15 +204,53 @@ TableShape read_shape(Oid relid) {
             shape.deleted_at_index = static_cast<int>(shape.names.size());
         shape.names.push_back(std::move(name));
         shape.types.push_back(a.type);
+        shape.query_types.push_back(via_sql ? JSONOID : a.type);
         shape.kinds.push_back(kind);
     }
     return shape;
 }
 
+// The table's name as an SQL string literal, for hints that show SQL to run.
+std::string sql_literal(const std::string& qualified_name) {
+    const char* q = pg_guard([&] { return quote_literal_cstr(qualified_name.c_str()); });
+    return q;
+}
+
 [[noreturn]] void not_tracked(const std::string& table) {
     std::string msg = "table " + table + " is not tracked by delta_sync";
-    std::string hint = "Start tracking it with SELECT delta_sync.track('" + table + "');";
+    std::string hint =
+        "Start tracking it with SELECT delta_sync.track(" + sql_literal(table) + ");";
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr, hint.c_str());
+}
+
+// A registered table that lost what tracking gave it (ALTER TABLE after track()).
+void check_tracked_shape(const TableShape& shape) {
+    const std::string& table = shape.qualified_name;
+    std::string literal = sql_literal(table);
+    std::string retrack = "Untrack the table and track it again: SELECT delta_sync.untrack(" +
+                          literal + "); SELECT delta_sync.track(" + literal + ");";
+    if (shape.pk_index < 0) {
+        std::string msg = "tracked table " + table + " no longer has a single-column primary key";
+        std::string hint = "Add a single-column primary key back, or stop tracking it with SELECT "
+                           "delta_sync.untrack(" + literal + ");";
+        throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
+                       "delta_sync identifies rows by their primary key.", hint.c_str());
+    }
+    const char* missing = nullptr;
+    const char* type = "xid8";
+    if (shape.deleted_at_index < 0) {
+        missing = deleted_at_column;
+        type = "timestamptz";
+    } else if (!shape.has_created_xid) {
+        missing = created_xid_column;
+    } else if (!shape.has_changed_xid) {
+        missing = changed_xid_column;
+    }
+    if (!missing) return;
+    std::string msg = "tracked table " + table + " has no column \"" + missing + "\" of type " +
+                      type + ", which delta_sync needs";
+    throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
+                   "The column was dropped or changed after tracking started.", retrack.c_str());
 }
 
 Registration read_registration(Oid relid) {
@@ -267,51 +328,173 @@ void append_entry(StringInfo buf, int& count) {
     if (count++ > 0) appendStringInfoChar(buf, ',');
 }
 
-// Reads up to `limit` rows (0: all) from the scan into the document. Returns rows read.
-long fill_document(Document& doc, const Scan& scan, const Cursor& since, long limit,
-                   MemoryContext page_context) {
-    Portal portal = SPI_cursor_find(scan.portal_name);
-    if (!portal) elog(ERROR, "delta_sync: the scan's cursor is gone");
-    long total = 0;
-    for (;;) {
-        long want = fetch_batch;
-        if (limit > 0 && limit - total < want) want = limit - total;
-        if (want <= 0) break;
-        SPI_cursor_fetch(portal, true, want);
-        MemoryContextSwitchTo(page_context);  // SPI may leave its own context current
-        long got = static_cast<long>(SPI_processed);
-        TupleDesc desc = SPI_tuptable->tupdesc;
-        for (long i = 0; i < got; ++i) {
-            HeapTuple tup = SPI_tuptable->vals[i];
-            bool isnull;
-            Bucket bucket = Bucket::created;
-            if (!scan.full_sync) {
-                heap_getattr(tup, scan.deleted_at_index + 1, desc, &isnull);
-                bool deleted = !isnull;
-                std::uint64_t created_xid =
-                    DatumGetUInt64(heap_getattr(tup, scan.ncols + 1, desc, &isnull));
-                if (deleted)
-                    bucket = Bucket::deleted;
-                else
-                    bucket = since.sees(created_xid) ? Bucket::updated : Bucket::created;
-            }
-            if (bucket == Bucket::deleted) {
-                append_entry(&doc.deleted, doc.n_deleted);
-                Datum pk = heap_getattr(tup, scan.pk_index + 1, desc, &isnull);
-                append_value_as_string(&doc.deleted, scan.codecs[scan.pk_index], pk);
-            } else if (bucket == Bucket::updated) {
-                append_entry(&doc.updated, doc.n_updated);
-                append_record(&doc.updated, scan.codecs, scan.ncols, tup, desc);
-            } else {
-                append_entry(&doc.created, doc.n_created);
-                append_record(&doc.created, scan.codecs, scan.ncols, tup, desc);
-            }
+// Receives the scan's rows from the executor and writes each into the document's bucket.
+struct RowReceiver {
+    DestReceiver dest;  // first member: the executor sees only this
+    const Scan* scan;
+    const Cursor* since;
+    Document* doc;
+    MemoryContext page_context;
+    long rows;
+};
+
+// The executor calls these from C: PostgreSQL errors only, no C++ exceptions, no destructors.
+void check_row_type(DestReceiver* self, int, TupleDesc desc) noexcept {
+    const Scan& scan = *reinterpret_cast<RowReceiver*>(self)->scan;
+    bool same = desc->natts == scan.ncols + 1;
+    for (int i = 0; same && i < desc->natts; ++i)
+        same = TupleDescAttr(desc, i)->atttypid == scan.row_types[i];
+    if (!same)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the table's columns changed while delta_since was reading it")));
+}
+
+bool receive_row(TupleTableSlot* slot, DestReceiver* self) noexcept {
+    auto* r = reinterpret_cast<RowReceiver*>(self);
+    const Scan& scan = *r->scan;
+    Document& doc = *r->doc;
+    slot_getallattrs(slot);
+    const Datum* values = slot->tts_values;
+    const bool* nulls = slot->tts_isnull;
+    MemoryContext old = MemoryContextSwitchTo(r->page_context);
+    Bucket bucket = Bucket::created;
+    if (!scan.full_sync) {
+        if (!nulls[scan.deleted_at_index])
+            bucket = Bucket::deleted;
+        else {
+            std::uint64_t created_xid = nulls[scan.ncols] ? 0 : DatumGetUInt64(values[scan.ncols]);
+            bucket = r->since->sees(created_xid) ? Bucket::updated : Bucket::created;
         }
-        SPI_freetuptable(SPI_tuptable);
-        total += got;
-        if (got < want) break;
     }
-    return total;
+    if (bucket == Bucket::deleted) {
+        append_entry(&doc.deleted, doc.n_deleted);
+        append_key(&doc.deleted, scan.codecs, scan.pk_index, values[scan.pk_index]);
+    } else if (bucket == Bucket::updated) {
+        append_entry(&doc.updated, doc.n_updated);
+        append_record_values(&doc.updated, scan.codecs, scan.ncols, values, nulls);
+    } else {
+        append_entry(&doc.created, doc.n_created);
+        append_record_values(&doc.created, scan.codecs, scan.ncols, values, nulls);
+    }
+    MemoryContextSwitchTo(old);
+    ++r->rows;
+    return true;
+}
+
+void receiver_nothing(DestReceiver*) noexcept {}
+
+// Plans the scan's query and starts it, in a child of `multi` and under a resource owner of its
+// own. Called inside pg_guard().
+void open_scan(Scan& scan, const char* sql, QueryArgs& args, MemoryContext multi) {
+    MemoryContext context =
+        AllocSetContextCreate(multi, "delta_since scan", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(context);
+    char* query_string = pstrdup(sql);
+    ParamListInfo params = makeParamList(3);
+    for (int i = 0; i < 3; ++i) {
+        ParamExternData& p = params->params[i];
+        p.ptype = args.types[i];
+        p.isnull = args.nulls[i] == 'n';
+        p.pflags = PARAM_FLAG_CONST;
+        int16 len;
+        bool byval;
+        get_typlenbyval(args.types[i], &len, &byval);
+        p.value = p.isnull ? 0 : datumCopy(args.values[i], byval, len);
+    }
+    List* raw = raw_parser(query_string, RAW_PARSE_DEFAULT);
+    List* analyzed = pg_analyze_and_rewrite_fixedparams(linitial_node(RawStmt, raw), query_string,
+                                                        args.types, 3, nullptr);
+    List* planned = pg_plan_queries(analyzed, query_string, 0, params);
+    auto* receiver = static_cast<RowReceiver*>(palloc0(sizeof(RowReceiver)));
+    receiver->dest.receiveSlot = receive_row;
+    receiver->dest.rStartup = check_row_type;
+    receiver->dest.rShutdown = receiver_nothing;
+    receiver->dest.rDestroy = receiver_nothing;
+    receiver->dest.mydest = DestNone;
+    receiver->scan = &scan;
+    ResourceOwner caller = CurrentResourceOwner;
+    ResourceOwner owner = ResourceOwnerCreate(caller, "delta_since scan");
+    QueryDesc* volatile query = nullptr;
+    CurrentResourceOwner = owner;  // the query's snapshot is registered with it, too
+    PG_TRY();
+    {
+        query = CreateQueryDesc(linitial_node(PlannedStmt, planned), query_string,
+                                GetActiveSnapshot(), InvalidSnapshot, &receiver->dest, params,
+                                nullptr, 0);
+        ExecutorStart(query, 0);
+    }
+    PG_FINALLY();
+    {
+        CurrentResourceOwner = caller;
+    }
+    PG_END_TRY();
+    scan.query = query;
+    scan.owner = owner;
+    scan.at_end = false;
+    MemoryContextSwitchTo(old);
+}
+
+// Reads up to `limit` rows (0: all) from the scan into the document. Returns rows read.
+// Called inside pg_guard().
+long fill_document(Document& doc, Scan& scan, const Cursor& since, long limit,
+                   MemoryContext page_context) {
+    if (!scan.query || scan.at_end) return 0;
+    auto* receiver = reinterpret_cast<RowReceiver*>(scan.query->dest);
+    receiver->since = &since;
+    receiver->doc = &doc;
+    receiver->page_context = page_context;
+    receiver->rows = 0;
+    ResourceOwner caller = CurrentResourceOwner;
+    CurrentResourceOwner = scan.owner;
+    PG_TRY();
+    {
+        PushActiveSnapshot(scan.query->estate->es_snapshot);
+        ExecutorRun(scan.query, ForwardScanDirection, static_cast<uint64>(limit), false);
+        PopActiveSnapshot();
+    }
+    PG_FINALLY();
+    {
+        CurrentResourceOwner = caller;
+    }
+    PG_END_TRY();
+    long rows = receiver->rows;
+    if (limit == 0 || rows < limit) scan.at_end = true;
+    return rows;
+}
+
+// Ends the scan's query and releases what it held. Locks go to the caller's owner: they are kept
+// to the end of the transaction, as every lock a query takes. Called inside pg_guard() or from C.
+void close_scan(Scan& scan) {
+    QueryDesc* query = scan.query;
+    ResourceOwner owner = scan.owner;
+    if (!query) return;
+    scan.query = nullptr;  // never ended twice, whatever happens below
+    scan.owner = nullptr;
+    ResourceOwner caller = CurrentResourceOwner;
+    CurrentResourceOwner = owner;
+    PG_TRY();
+    {
+        ExecutorFinish(query);
+        ExecutorEnd(query);
+        FreeQueryDesc(query);
+    }
+    PG_FINALLY();
+    {
+        CurrentResourceOwner = caller;
+    }
+    PG_END_TRY();
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_BEFORE_LOCKS, true, false);
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_LOCKS, true, false);
+    ResourceOwnerRelease(owner, RESOURCE_RELEASE_AFTER_LOCKS, true, false);
+    ResourceOwnerDelete(owner);
+}
+
+// The caller stopped before the last page (LIMIT, a rescan, the outer cursor closed or persisted):
+// the outer executor shuts down our ExprContext. Called by PostgreSQL, never on an abort.
+void close_on_shutdown(Datum arg) {
+    auto* state = reinterpret_cast<DeltaState*>(DatumGetPointer(arg));
+    state->shutdown_on = nullptr;
+    close_scan(state->scan);
 }
 
 // start_document() and finish_document() call PostgreSQL: run them inside pg_guard().
@@ -355,8 +538,27 @@ int int_arg(FunctionCallInfo fcinfo, int n, const char* name, int fallback) {
     return v;
 }
 
+// A document is one text value, so at most 1 GB: past that, appending fails with 54000
+// (program_limit_exceeded). Runs `f` and adds to that error the advice the caller can act on.
+// The hint is static: ReThrowError() copies the error's strings and nothing frees this one.
+template <class F>
+auto with_size_advice(int page_size, F&& f) -> decltype(f()) {
+    static char no_pages[] =
+        "Pass page_size to delta_since() to split the answer into documents of at most that many "
+        "entries each.";
+    static char smaller_pages[] = "Pass a smaller page_size to delta_since().";
+    try {
+        return f();
+    } catch (const PgError& e) {
+        ErrorData* data = e.data();
+        if (data->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED && !data->hint)
+            data->hint = page_size == 0 ? no_pages : smaller_pages;
+        throw;
+    }
+}
+
 // Builds every page of a delta of at most max_changes rows (the query stops at max_changes + 1),
-// or marks the answer a resync when it has more. Called with SPI connected.
+// or marks the answer a resync when it has more. Called with the scan open.
 void prepare_pages(DeltaState& state, MemoryContext multi, int max_changes) {
     int n = 0;
     bool too_many = pg_guard([&] {
@@ -433,16 +635,20 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
     });
     Registration reg = read_registration(relid);
-    if (!reg.found || !shape.has_created_xid || !shape.has_changed_xid ||
-        shape.deleted_at_index < 0 || shape.pk_index < 0)
-        not_tracked(shape.qualified_name);
+    if (!reg.found) not_tracked(shape.qualified_name);
+    check_tracked_shape(shape);
     int max_changes = max_changes_arg ? max_changes_arg : reg.max_changes;
 
     QueryArgs args;
     std::string snap_text = snapshot_text(since);
     args.values[0] = UInt64GetDatum(since.xmin);
     args.values[2] = UInt64GetDatum(own_xid);
-    args.values[1] = pg_guard([&] { return CStringGetTextDatum(snap_text.c_str()); });
+    args.values[1] = pg_guard([&] {  // in the multi-call context: the scan is opened after SPI_finish
+        MemoryContext old = MemoryContextSwitchTo(multi);
+        Datum d = CStringGetTextDatum(snap_text.c_str());
+        MemoryContextSwitchTo(old);
+        return d;
+    });
 
     if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)
         state->resync = true;
@@ -470,6 +676,8 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         state->server_version = encode_cursor(resync_next);
     }
 
+    pg_guard([] { SPI_finish(); });
+
     Scan& scan = state->scan;
     scan.full_sync = full_sync;
     scan.ncols = static_cast<int>(shape.names.size());
@@ -478,26 +686,45 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     pg_guard([&] {
         MemoryContext old = MemoryContextSwitchTo(multi);
         scan.codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (scan.ncols + 1)));
-        for (int i = 0; i < scan.ncols; ++i)
+        scan.row_types = static_cast<Oid*>(palloc(sizeof(Oid) * (scan.ncols + 1)));
+        for (int i = 0; i < scan.ncols; ++i) {
             init_codec(scan.codecs[i], shape.names[i].c_str(), shape.types[i], shape.kinds[i],
                        i == 0);
+            scan.row_types[i] = shape.query_types[i];
+        }
+        scan.row_types[scan.ncols] = XID8OID;
         MemoryContextSwitchTo(old);
     });
-    if (!state->resync) {
-        std::string sql = "SELECT " + shape.select_list + ", t." + created_xid_column +
-                          " FROM ONLY " + shape.qualified_name + " t WHERE " +
-                          (full_sync ? full_predicate() : delta_predicate());
-        if (buffered) sql += " LIMIT " + std::to_string(static_cast<long>(max_changes) + 1);
-        pg_guard([&] {
-            Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), 3, args.types,
-                                                      args.values, args.nulls, true, 0);
-            MemoryContext old = MemoryContextSwitchTo(multi);
-            scan.portal_name = pstrdup(portal->name);
-            MemoryContextSwitchTo(old);
-        });
+    if (state->resync) return;
+    std::string sql = "SELECT " + shape.select_list + ", t." + created_xid_column + " FROM ONLY " +
+                      shape.qualified_name + " t WHERE " +
+                      (full_sync ? full_predicate() : delta_predicate());
+    if (buffered) sql += " LIMIT " + std::to_string(static_cast<long>(max_changes) + 1);
+    pg_guard([&] { open_scan(scan, sql.c_str(), args, multi); });
+    if (buffered) {
+        with_size_advice(state->page_size, [&] { prepare_pages(*state, multi, max_changes); });
+        pg_guard([&] { close_scan(scan); });
+        return;
     }
-    if (buffered) prepare_pages(*state, multi, max_changes);
-    pg_guard([] { SPI_finish(); });
+    // Pages follow in later calls: should the caller stop before the last one, the outer
+    // executor's shutdown of this ExprContext closes the scan.
+    pg_guard([&] {
+        auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+        RegisterExprContextCallback(rsinfo->econtext, close_on_shutdown, PointerGetDatum(state));
+        state->shutdown_on = rsinfo->econtext;
+    });
+}
+
+// The last call: the scan is closed now, not left to the outer executor.
+void finish_scan(DeltaState& state) {
+    pg_guard([&] {
+        if (state.shutdown_on) {
+            UnregisterExprContextCallback(state.shutdown_on, close_on_shutdown,
+                                          PointerGetDatum(&state));
+            state.shutdown_on = nullptr;
+        }
+        close_scan(state.scan);
+    });
 }
 
 Datum delta_since_impl(FunctionCallInfo fcinfo) {
@@ -509,13 +736,7 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
     funcctx = pg_guard([&] { return SRF_PERCALL_SETUP(); });
     auto* state = static_cast<DeltaState*>(funcctx->user_fctx);
     if (state->done) {
-        pg_guard([&] {
-            if (state->scan.portal_name) {
-                Portal portal = SPI_cursor_find(state->scan.portal_name);
-                if (portal) SPI_cursor_close(portal);
-                state->scan.portal_name = nullptr;
-            }
-        });
+        finish_scan(*state);
         return pg_guard([&]() -> Datum { SRF_RETURN_DONE(funcctx); });
     }
 
@@ -536,16 +757,12 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
     });
 
     long rows = 0;
-    if (!state->resync && state->scan.portal_name) {
-        rows = pg_guard([&] {
-            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-            // Page buffers must not live in SPI's context, which SPI_finish frees.
-            MemoryContext old = MemoryContextSwitchTo(state->page_context);
-            long n = fill_document(doc, state->scan, state->since, state->page_size,
-                                   state->page_context);
-            MemoryContextSwitchTo(old);
-            SPI_finish();
-            return n;
+    if (!state->resync) {
+        rows = with_size_advice(state->page_size, [&] {
+            return pg_guard([&] {
+                return fill_document(doc, state->scan, state->since, state->page_size,
+                                     state->page_context);
+            });
         });
     }
     // Without page_size everything went into this document. With it, a page that came back short
@@ -557,7 +774,9 @@ Datum delta_since_impl(FunctionCallInfo fcinfo) {
     }
     ++state->pages;
     Datum result =
-        pg_guard([&] { return finish_document(doc, state->server_version, state->resync); });
+        with_size_advice(state->page_size, [&] {
+            return pg_guard([&] { return finish_document(doc, state->server_version, state->resync); });
+        });
     SRF_RETURN_NEXT(funcctx, result);
 }
 

@@ -456,53 +456,36 @@ void append_value(StringInfo out, const ColumnCodec& codec, Datum value) {
     }
 }
 
-void append_value_as_string(StringInfo out, const ColumnCodec& codec, Datum value) {
-    if (codec.kind == JsonKind::integer) {
-        appendStringInfoChar(out, '"');
-        append_integer(out, integer_of(codec.base_type, value));
-        appendStringInfoChar(out, '"');
-    } else if (codec.kind == JsonKind::text) {
-        append_varlena_escaped(out, value);
-    } else {
-        char* s = OutputFunctionCall(const_cast<FmgrInfo*>(&codec.output), value);
-        append_escaped(out, s, std::strlen(s));
-        pfree(s);
-    }
+void append_key(StringInfo out, const ColumnCodec* codecs, int key, Datum value) {
+    MemoryContext scratch = codecs[0].scratch;
+    MemoryContext caller = MemoryContextSwitchTo(scratch);
+    StringInfoData json;
+    initStringInfo(&json);
+    append_value(&json, codecs[key], value);
+    MemoryContextSwitchTo(caller);
+    if (json.len > 0 && json.data[0] == '"')
+        appendBinaryStringInfo(out, json.data, json.len);
+    else
+        append_escaped(out, json.data, static_cast<std::size_t>(json.len));
+    MemoryContextReset(scratch);
 }
 
-void append_record(StringInfo out, const ColumnCodec* codecs, int ncols, HeapTuple tuple,
-                   TupleDesc desc) {
-    // One pass over the tuple for all its columns. The query's tuples carry every attribute
-    // (they are formed by the executor), so no attribute is "missing".
-    static Datum values[MaxTupleAttributeNumber];
-    static bool nulls[MaxTupleAttributeNumber];
-    bool deformed = HeapTupleHeaderGetNatts(tuple->t_data) >= ncols && desc->natts >= ncols;
-    if (deformed) heap_deform_tuple(tuple, desc, values, nulls);
-
+void append_record_values(StringInfo out, const ColumnCodec* codecs, int ncols,
+                          const Datum* values, const bool* nulls) {
     MemoryContext scratch = codecs[0].scratch;
-    MemoryContext caller = scratch ? MemoryContextSwitchTo(scratch) : nullptr;
+    MemoryContext caller = MemoryContextSwitchTo(scratch);
     appendStringInfoCharMacro(out, '{');
     for (int i = 0; i < ncols; ++i) {
         const ColumnCodec& c = codecs[i];
         appendBinaryStringInfo(out, c.key, c.key_len);
-        bool isnull;
-        Datum value;
-        if (deformed) {
-            value = values[i];
-            isnull = nulls[i];
-        } else {
-            value = heap_getattr(tuple, i + 1, desc, &isnull);
-        }
-        if (isnull)
+        if (nulls[i])
             appendBinaryStringInfo(out, "null", 4);
         else
-            append_value(out, c, value);
+            append_value(out, c, values[i]);
     }
     appendStringInfoCharMacro(out, '}');
-    if (scratch) {
-        MemoryContextSwitchTo(caller);
-        MemoryContextReset(scratch);
-    }
+    MemoryContextSwitchTo(caller);
+    MemoryContextReset(scratch);
 }
 
 }  // namespace delta_sync

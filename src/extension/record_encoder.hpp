@@ -57,11 +57,16 @@ void init_codec(ColumnCodec& codec, const char* name, Oid type, JsonKind kind, b
 // Appends one value (never NULL) as to_json() writes it.
 void append_value(StringInfo out, const ColumnCodec& codec, Datum value);
 
-// Appends the value as a JSON string (for the ids of deleted rows).
-void append_value_as_string(StringInfo out, const ColumnCodec& codec, Datum value);
+// Appends the key of a deleted row (never NULL) as the JSON string a client matches against the
+// key of the record: written by the record's own codec codecs[key], so it is the same under every
+// DateStyle, IntervalStyle and time zone that gives the same record. When the record holds the
+// key as a JSON string, that string; otherwise (numbers, booleans, arrays, composites, json
+// objects) the record's JSON text of it, as a string: 12.50 -> "12.50", true -> "true",
+// [1,2] -> "[1,2]", {"a":1} -> "{\"a\":1}".
+void append_key(StringInfo out, const ColumnCodec* codecs, int key, Datum value);
 
-// Appends {"col":value,...} for the first `ncols` attributes of `tuple`, which match `codecs`.
-void append_record(StringInfo out, const ColumnCodec* codecs, int ncols, HeapTuple tuple,
-                   TupleDesc desc);
+// Appends {"col":value,...} for a deformed row: values[i] and nulls[i] for column i < ncols.
+void append_record_values(StringInfo out, const ColumnCodec* codecs, int ncols,
+                          const Datum* values, const bool* nulls);
 
 }  // namespace delta_sync

@@ -30,6 +30,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -50,7 +51,7 @@ struct TrackingColumns {
     bool pk_byval;
 };
 
-AttrNumber find_column(TupleDesc desc, const char* name, Oid type, const char* table) {
+AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type, const char* table) {
     for (int i = 0; i < desc->natts; ++i) {
         Form_pg_attribute a = TupleDescAttr(desc, i);
         if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0) {
@@ -62,12 +63,15 @@ AttrNumber find_column(TupleDesc desc, const char* name, Oid type, const char* t
             return a->attnum;
         }
     }
+    // The hint is SQL to run: the name qualified, quoted, and as a string literal.
+    const char* literal = quote_literal_cstr(
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), table));
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("table \"%s\" lacks the column \"%s\" that delta_sync tracking needs",
                            table, name),
-                    errhint("Run SELECT delta_sync.track('%s'); again, or drop the delta_sync "
-                            "triggers with SELECT delta_sync.untrack('%s');",
-                            table, table)));
+                    errhint("Untrack the table and track it again: SELECT delta_sync.untrack(%s); "
+                            "SELECT delta_sync.track(%s);",
+                            literal, literal)));
     return InvalidAttrNumber;
 }
 
@@ -97,11 +101,11 @@ const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     TupleDesc desc = RelationGetDescr(rel);
     const char* table = RelationGetRelationName(rel);
     c->relid = InvalidOid;
-    c->created_at = find_column(desc, "created_at", TIMESTAMPTZOID, table);
-    c->updated_at = find_column(desc, "updated_at", TIMESTAMPTZOID, table);
-    c->deleted_at = find_column(desc, "deleted_at", TIMESTAMPTZOID, table);
-    c->created_xid = find_column(desc, "delta_sync_created_xid", XID8OID, table);
-    c->changed_xid = find_column(desc, "delta_sync_changed_xid", XID8OID, table);
+    c->created_at = find_column(rel, desc, "created_at", TIMESTAMPTZOID, table);
+    c->updated_at = find_column(rel, desc, "updated_at", TIMESTAMPTZOID, table);
+    c->deleted_at = find_column(rel, desc, "deleted_at", TIMESTAMPTZOID, table);
+    c->created_xid = find_column(rel, desc, "delta_sync_created_xid", XID8OID, table);
+    c->changed_xid = find_column(rel, desc, "delta_sync_changed_xid", XID8OID, table);
     c->pk = InvalidAttrNumber;
     Oid pk_index = RelationGetPrimaryKeyIndex(rel);
     if (OidIsValid(pk_index)) {
@@ -262,6 +266,15 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
     int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: soft delete failed (%d)", rc);
+    // Not updated: row-level security hid the row from the UPDATE, or (without it) a BEFORE
+    // UPDATE trigger of the table skipped the update by returning NULL.
+    if (SPI_processed != 1 && check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED)
+        ereport(ERROR, (errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+                        errmsg("could not soft-delete a row of \"%s\"", RelationGetRelationName(rel)),
+                        errdetail("A DELETE on a tracked table is an UPDATE of deleted_at, and a "
+                                  "BEFORE UPDATE trigger on the table skipped that update (it "
+                                  "returned NULL)."),
+                        errhint("Let the table's BEFORE UPDATE triggers pass changes of deleted_at.")));
     if (SPI_processed != 1)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("delta_sync could not soft-delete a row of \"%s\"",
