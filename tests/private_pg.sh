@@ -11,6 +11,9 @@ mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql"
 dir=$(cd "$dir" && pwd)
 [ -x "$dir/usr/lib/postgresql/15/bin/postgres" ] || cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
 [ -d "$dir/usr/share/postgresql/15/extension" ] || cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+# The headers are found relative to the binaries too: PGXS builds against the system's.
+mkdir -p "$dir/usr/include"
+[ -e "$dir/usr/include/postgresql" ] || ln -s /usr/include/postgresql "$dir/usr/include/postgresql"
 # Nothing of an earlier install of the extension comes along.
 rm -f "$dir"/usr/share/postgresql/15/extension/delta_sync* "$dir"/usr/lib/postgresql/15/lib/delta_sync.so
 chmod -R o+rX "$dir"
