@@ -2,8 +2,9 @@
 # The Debian packages as a user gets them: `make deb` builds postgresql-15-delta-sync and delta-sync
 # (debian/); lintian finds no error in them; apt-get installs them into the system's PostgreSQL 15
 # tree; on a cluster of the system's binaries the server loads the packaged library and the
-# pg_regress suite passes against it; the installed client answers --help, has its man page and
-# pulls a table; apt-get purge removes every file the packages installed.
+# pg_regress suite passes against it, and so does the packages' autopkgtest (debian/tests); the
+# installed client answers --help, has its man page and pulls a table; apt-get purge removes every
+# file the packages installed.
 #
 # Installing packages needs root (CI runs as root). Not as root, the test fails, unless
 # DELTA_SYNC_SKIP_DEB=1 asks to skip it.
@@ -127,6 +128,14 @@ if ! make -s installcheck PG_CONFIG="$sysbin/pg_config" EXTRA_REGRESS_OPTS="--ou
 fi
 grep -q "All $ntests tests passed" "$work/regress.log" || { cat "$work/regress.log"; fail "pg_regress did not run all $ntests tests"; }
 ok "pg_regress: all $ntests tests passed"
+
+echo "-- debian/tests/installcheck (the autopkgtest: pg_regress in a pg_virtualenv cluster)"
+if ! (cd build/deb/src && debian/tests/installcheck) >"$work/autopkgtest.log" 2>&1; then
+  tail -n 60 "$work/autopkgtest.log"
+  fail "debian/tests/installcheck"
+fi
+grep -q "All $ntests tests passed" "$work/autopkgtest.log" || { cat "$work/autopkgtest.log"; fail "debian/tests/installcheck did not run all $ntests tests"; }
+ok "debian/tests/installcheck: all $ntests tests passed"
 
 echo "-- the installed client"
 help=$(/usr/bin/delta-sync --help) || fail "delta-sync --help exited $?"
