@@ -65,6 +65,7 @@ fuzz: deps
 DEB_DIR = build/deb
 deb: SHELL = /bin/bash
 deb: deps
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make deb: needs a git checkout (it packages the files git tracks)" >&2; exit 1; }
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/src
 	git ls-files -z --cached --others --exclude-standard | \
