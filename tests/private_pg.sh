@@ -9,13 +9,15 @@ set -euo pipefail
 dir=${1:?usage: private_pg.sh DIR}
 mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql"
 dir=$(cd "$dir" && pwd)
-[ -x "$dir/usr/lib/postgresql/15/bin/postgres" ] || cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
-[ -d "$dir/usr/share/postgresql/15/extension" ] || cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
-# The headers are found relative to the binaries too: PGXS builds against the system's.
+if [ ! -x "$dir/usr/lib/postgresql/15/bin/postgres" ]; then
+  cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
+  cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+  # Nothing of an earlier install of the extension comes along.
+  rm -f "$dir"/usr/share/postgresql/15/extension/delta_sync* "$dir"/usr/lib/postgresql/15/lib/delta_sync.so
+fi
+# The server headers are read where pg_config says, relative to the copy.
 mkdir -p "$dir/usr/include"
 [ -e "$dir/usr/include/postgresql" ] || ln -s /usr/include/postgresql "$dir/usr/include/postgresql"
-# Nothing of an earlier install of the extension comes along.
-rm -f "$dir"/usr/share/postgresql/15/extension/delta_sync* "$dir"/usr/lib/postgresql/15/lib/delta_sync.so
 chmod -R o+rX "$dir"
 echo "export PG_CONFIG='$dir/usr/lib/postgresql/15/bin/pg_config'"
 echo "export PGBIN='$dir/usr/lib/postgresql/15/bin'"
