@@ -2,6 +2,7 @@
 #   make demo    throwaway cluster, a demo table, changes, deltas shown
 #   make test    every suite (pg_regress, ctest, tests/ scripts), one summary line at the end
 #   make bench   benchmarks (bench/)
+#   make deb     Debian packages (debian/) in build/deb/
 # `make test` and `make demo` first install what is missing with apt-get (tests/deps.sh), so the
 # PGXS include below is optional: without server headers only those targets can run.
 
@@ -48,7 +49,7 @@ endif
 
 src/extension/delta_sync--$(EXTVERSION).sql: src/extension/delta_sync--1.0.sql $(UPGRADES)
 	{ cat src/extension/delta_sync--1.0.sql; for f in $(UPGRADES); do sed '/^\\echo /d' $$f; done; } > $@
-.PHONY: deps test demo bench fuzz
+.PHONY: deps test demo bench fuzz deb
 
 deps:
 	@tests/deps.sh
@@ -65,3 +66,18 @@ bench: deps
 
 fuzz: deps
 	@tests/fuzz.sh
+
+# The Debian packages postgresql-15-delta-sync and delta-sync, built from a copy of the working tree
+# (the files git tracks or would track: no build products) in build/deb/src, since dpkg-buildpackage
+# writes into its tree and puts the packages into the parent directory: build/deb/*.deb.
+DEB_DIR = build/deb
+deb: SHELL = /bin/bash
+deb: deps
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make deb: needs a git checkout (it packages the files git tracks)" >&2; exit 1; }
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	git ls-files -z --cached --others --exclude-standard | \
+	  while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done | \
+	  tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@ls -1 $(DEB_DIR)/*.deb

@@ -8,6 +8,7 @@ packages=(
   libpqxx-dev libboost-test-dev libsimdjson-dev libsqlite3-dev sqlite3
   cmake make g++ clang libclang-rt-14-dev
   python3 python3-psycopg2 procps
+  debhelper postgresql-server-dev-all dpkg-dev fakeroot help2man lintian git
 )
 [ "${DELTA_SYNC_BENCH:-}" = 1 ] && packages+=(gnuplot-nox time)
 

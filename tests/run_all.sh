@@ -7,12 +7,20 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
-# PG_CONFIG picks the PostgreSQL installation to build against, install into and run (default:
-# Debian's 15). A private copy of the server tree (tests/private_pg.sh) lets several checkouts
-# run their suites at once without installing over each other.
-export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-export PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
 logs=$(mktemp -d /tmp/delta_sync_logs.XXXXXX)
+# PG_CONFIG picks the PostgreSQL installation to build against, install into and run. Default: a
+# private copy of Debian's 15 server tree (tests/private_pg.sh) made for this run and removed after
+# it, so that several checkouts can run their suites at once, and the system tree is left to the
+# Debian packages (tests/test_deb.sh installs them there: an unpackaged `make install` in the
+# system tree would be overwritten and then removed by them).
+private_pg=
+if [ -z "${PG_CONFIG:-}" ]; then
+  private_pg=$(mktemp -d /tmp/delta_sync_pg.XXXXXX)
+  eval "$(tests/private_pg.sh "$private_pg")"
+fi
+trap 'rm -rf "$logs" ${private_pg:+"$private_pg"}' EXIT
+export PG_CONFIG
+export PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
 
 passed=0
 failed=0
@@ -43,7 +51,7 @@ export DELTA_SYNC_TEST_DIR=$work
 cleanup() {
   for d in "$work"/*/; do [ -f "$d/data/postmaster.pid" ] && tests/cluster.sh stop "$d"; done
   tests/cluster.sh stop "$work/main" 2>/dev/null
-  rm -rf "$work" "$logs"
+  rm -rf "$work" "$logs" ${private_pg:+"$private_pg"}
 }
 trap cleanup EXIT
 tests/cluster.sh start "$work/main" 5440
