@@ -192,7 +192,8 @@ void ChangeFeed::run_connected(client::Server& server) {
             watched = watched_;
         }
         auto now = Clock::now();
-        if (now >= next_list) {
+        // A new subscription may name a table tracked since the last look: look again.
+        if (now >= next_list || rebuild) {
             served = served_tables(server.connection(), config_.tables);
             std::set<std::string> uris;
             for (const auto& t : served) uris.insert(delta_uri(t.name));
