@@ -194,8 +194,11 @@ ConnectionPool::Lease::Lease(ConnectionPool& pool, std::unique_ptr<client::Serve
 
 ConnectionPool::Lease::~Lease() {
     if (!server_ || !pool_) return;
-    if (discard_ || !server_->connection().is_open()) return;
     std::lock_guard<std::mutex> lock(pool_->mutex_);
+    // A lost connection says the server went away (restart, failover): the idle ones are as
+    // dead, so the next request connects afresh instead of finding out one by one.
+    if (discard_) pool_->idle_.clear();
+    if (discard_ || !server_->connection().is_open()) return;
     pool_->idle_.push_back(std::move(server_));
 }
 
