@@ -89,6 +89,7 @@ struct HttpTransport::Channel {
     std::deque<std::string> queue;
     bool closed = false;
     bool streaming = false;
+    std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();
 };
 
 HttpTransport::HttpTransport(Protocol& protocol, HttpOptions options)
@@ -131,9 +132,30 @@ void HttpTransport::stop() {
 }
 
 std::shared_ptr<HttpTransport::Channel> HttpTransport::find(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = channels_.find(id);
-    return it == channels_.end() ? nullptr : it->second;
+    std::shared_ptr<Channel> channel;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = channels_.find(id);
+        if (it == channels_.end()) return nullptr;
+        channel = it->second;
+    }
+    std::lock_guard<std::mutex> lock(channel->mutex);
+    channel->last_used = std::chrono::steady_clock::now();
+    return channel;
+}
+
+void HttpTransport::end_idle_sessions() {
+    std::vector<std::shared_ptr<Channel>> idle;
+    auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& [id, c] : channels_) {
+            std::lock_guard<std::mutex> channel_lock(c->mutex);
+            if (!c->streaming && now - c->last_used >= options_.session_idle_timeout)
+                idle.push_back(c);
+        }
+    }
+    for (auto& c : idle) close(c);
 }
 
 void HttpTransport::close(const std::shared_ptr<Channel>& channel) {
@@ -190,6 +212,7 @@ void HttpTransport::routes() {
         std::shared_ptr<Channel> channel;
         const bool initialize = message.is_object() && message.value("method", json()) == "initialize";
         if (initialize) {
+            end_idle_sessions();
             channel = std::make_shared<Channel>();
             {
                 std::lock_guard<std::mutex> lock(mutex_);

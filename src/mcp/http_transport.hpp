@@ -12,6 +12,7 @@
 #include "protocol.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,9 @@ struct HttpOptions {
     std::string token;  // empty: no bearer token required
     std::vector<std::string> allowed_origins;  // besides http(s)://localhost, 127.0.0.1, [::1]
     std::size_t max_sessions = 256;
+    // A session with no request and no open stream for this long is ended (a client that went
+    // away without DELETE).
+    std::chrono::seconds session_idle_timeout{1800};
 };
 
 // Whether a request's Origin header may reach the server (absent: a client that is no browser).
@@ -49,7 +53,8 @@ public:
 private:
     struct Channel;
     void routes();
-    std::shared_ptr<Channel> find(const std::string& id);
+    std::shared_ptr<Channel> find(const std::string& id);  // and marks it used
+    void end_idle_sessions();
     void close(const std::shared_ptr<Channel>& channel);
 
     Protocol& protocol_;

@@ -201,4 +201,32 @@ BOOST_AUTO_TEST_CASE(token_sessions_and_limits) {
     server.join();
 }
 
+BOOST_AUTO_TEST_CASE(idle_sessions_end_and_too_many_are_refused) {
+    EmptyProvider provider;
+    Protocol protocol(provider, {});
+    HttpOptions options;
+    options.max_sessions = 2;
+    options.session_idle_timeout = std::chrono::seconds(1);
+    HttpTransport transport(protocol, options);
+    int port = transport.bind();
+    std::thread server([&] { transport.serve(); });
+    httplib::Client client("127.0.0.1", port);
+    const std::string init =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+        "\"2025-03-26\"}}";
+    auto first = client.Post("/mcp", init, "application/json");
+    auto second = client.Post("/mcp", init, "application/json");
+    BOOST_TEST(first->status == 200);
+    BOOST_TEST(second->status == 200);
+    BOOST_TEST(client.Post("/mcp", init, "application/json")->status == 503);
+    // Once idle past the timeout, they are ended to make room; an ended session is unknown.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    BOOST_TEST(client.Post("/mcp", init, "application/json")->status == 200);
+    httplib::Headers old = {{"Mcp-Session-Id", first->get_header_value("Mcp-Session-Id")}};
+    BOOST_TEST(client.Post("/mcp", old, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}",
+                           "application/json")->status == 404);
+    transport.stop();
+    server.join();
+}
+
 BOOST_AUTO_TEST_SUITE_END()
