@@ -277,6 +277,9 @@ void Protocol::end(const Session& session) {
 }
 
 void Protocol::subscriptions_changed() {
+    // Held across the union and the call, so two sessions changing at once cannot hand the
+    // provider their sets in the wrong order.
+    std::lock_guard<std::mutex> serial(watch_mutex_);
     std::set<std::string> all;
     {
         std::lock_guard<std::mutex> lock(mutex_);
