@@ -214,6 +214,11 @@ int run_command(const std::vector<std::string>& args) {
             std::string host = http->host.find(':') != std::string::npos ? "[" + http->host + "]" : http->host;
             log_line("listening on http://" + host + ":" + std::to_string(port) + "/mcp" +
                      (http->token.empty() ? "" : " (bearer token required)"));
+            bool loopback = http->host == "127.0.0.1" || http->host == "localhost" ||
+                            http->host == "::1";
+            if (!loopback && http->token.empty())
+                log_line("warning: listening beyond loopback without a bearer token "
+                         "(--token-file): anyone who can reach the port reads as this role");
         } catch (const std::exception& e) {
             log_line(e.what());
             return 2;

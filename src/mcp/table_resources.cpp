@@ -6,6 +6,7 @@
 #include "server.hpp"
 
 #include <atomic>
+#include <iostream>
 
 namespace delta_sync::mcp {
 
@@ -216,7 +217,9 @@ ConnectionPool::Lease ConnectionPool::acquire() {
     try {
         return Lease(*this, std::make_unique<client::Server>(dsn_));
     } catch (const std::exception& e) {
-        throw McpError(internal_error, "database unavailable: " + client::one_line(e.what()));
+        std::string message = "database unavailable: " + client::one_line(e.what());
+        std::cerr << "delta-sync mcp: " << message << " (the next request tries again)" << std::endl;
+        throw McpError(internal_error, message);
     }
 }
 
