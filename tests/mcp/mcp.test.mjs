@@ -445,3 +445,38 @@ describe('Streamable HTTP rules', () => {
     await client.close();
   });
 });
+
+describe('a read cut short', () => {
+  test('a lost connection mid-snapshot: never claimed complete, and the next read is whole', async (t) => {
+    const conn = await connect('stdio', ['--page-size', '1000']);
+    try {
+      const reading = conn.client.readResource({ uri: 'db://big/delta' }).then((r) => ({ r }), (e) => ({ e }));
+      let killed = 0;
+      for (let i = 0; i < 1000 && !killed; i++) {
+        killed = Number(psql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                              WHERE datname = '${DB}' AND pid <> pg_backend_pid()
+                                AND query ~ '^FETCH FORWARD 1 FROM delta_sync_mcp_[0-9]+$'`));
+        if (!killed) await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.ok(killed >= 1, 'the server\'s session was terminated during the read');
+      const out = await reading;
+      if (out.e) {
+        // Cut before the first page: a plain JSON-RPC error.
+        assert.match(out.e.message, /database unavailable/);
+        t.diagnostic('cut before the first page');
+      } else {
+        const meta = out.r._meta.deltaSync;
+        assert.equal(meta.complete, false);
+        assert.match(meta.error, /database unavailable/);
+        assert.equal(meta.contents, out.r.contents.length);
+        const rows = docs(out.r).reduce((n, d) => n + d.created.length, 0);
+        assert.ok(rows < BIG_ROWS, `${rows} rows before the cut`);
+        t.diagnostic(`cut after ${meta.contents} contents (${rows} rows)`);
+      }
+      const again = await readAll(conn.client, 'db://big/delta');
+      assert.equal(again.created.length, BIG_ROWS);
+    } finally {
+      await conn.close();
+    }
+  });
+});
