@@ -148,6 +148,9 @@ before(() => {
         CREATE TABLE quiet (id integer PRIMARY KEY, v text);
         SELECT delta_sync.track('quiet');
         SELECT delta_sync.set_notify('quiet', false);
+        CREATE TABLE "Odd name.v2" (id integer PRIMARY KEY);
+        INSERT INTO "Odd name.v2" VALUES (7);
+        SELECT delta_sync.track('"Odd name.v2"');
         CREATE TABLE untracked (id integer PRIMARY KEY);
         CREATE TABLE secure (id integer PRIMARY KEY, visible boolean NOT NULL);
         INSERT INTO secure SELECT g, g % 2 = 0 FROM generate_series(1, 10) g;
@@ -191,6 +194,20 @@ for (const transport of ['stdio', 'http']) {
       assert.equal(products.description, "The shop's catalog");
       assert.equal(products.mimeType, 'application/json');
       assert.ok(products.name && products.title);
+    });
+
+    test('a name that needs it is percent-encoded, and reads back', async () => {
+      const uri = 'db://Odd%20name%2Ev2/delta';
+      const r = await conn.client.listResources();
+      const all = [...r.resources];
+      for (let c = r.nextCursor; c;) {
+        const next = await conn.client.listResources({ cursor: c });
+        all.push(...next.resources);
+        c = next.nextCursor;
+      }
+      assert.ok(all.some((x) => x.uri === uri), 'listed as ' + uri);
+      const snap = await readAll(conn.client, uri);
+      assert.deepEqual(snap.created.map((x) => x.id), [7]);
     });
 
     test('resources/templates/list: db://<table>/delta{?since}', async () => {
