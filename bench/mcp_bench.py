@@ -121,6 +121,7 @@ def bench_mcp(db, res, binary, runs, big_table, log):
     db.run("DROP TABLE IF EXISTS %s" % table)
     db.run("SELECT bench_products(%s, 10000)", (table,))
     db.run("SELECT delta_sync.track(%s)", (table,))
+    db.run("SELECT delta_sync.set_notify(%s, true)", (table,))  # whatever the default
     db.run("VACUUM ANALYZE %s" % table)
     server = StdioServer(binary, [table])
     try:

@@ -261,7 +261,8 @@ for (const transport of ['stdio', 'http']) {
 
     test('subscribe: notifications/resources/updated after a commit, coalesced', async () => {
       const table = `live_${transport}`;
-      psql(`CREATE TABLE ${table} (id integer PRIMARY KEY); SELECT delta_sync.track('${table}');`);
+      psql(`CREATE TABLE ${table} (id integer PRIMARY KEY); SELECT delta_sync.track('${table}');
+            SELECT delta_sync.set_notify('${table}', true);`);
       const uri = `db://${table}/delta`;
       const got = [];
       conn.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { got.push(n.params.uri); });
