@@ -58,7 +58,8 @@ ListenPollSource::~ListenPollSource() {
 // changed. The first poll only takes a cursor (the first page of a one-row-a-page snapshot).
 bool ListenPollSource::changed_since(WatchedTable& table) {
     const std::string& function = server_.delta_function();
-    const std::string regclass = std::to_string(table.oid) + "::pg_catalog.oid::pg_catalog.regclass";
+    const std::string regclass =
+        std::to_string(table.oid) + "::pg_catalog.oid::pg_catalog.regclass";
     try {
         pqxx::read_transaction tx(server_.connection());
         std::string doc;
@@ -99,8 +100,7 @@ std::vector<std::size_t> ListenPollSource::wait(std::vector<WatchedTable>& table
     auto until = std::min(now + timeout, std::max(now, next_poll_));
     auto span = std::chrono::duration_cast<std::chrono::microseconds>(until - now).count();
     if (listening_) {
-        if (span > 0)
-            server_.connection().await_notification(span / 1000000, span % 1000000);
+        if (span > 0) server_.connection().await_notification(span / 1000000, span % 1000000);
         server_.connection().get_notifs();
     } else if (span > 0) {
         std::this_thread::sleep_for(std::chrono::microseconds(span));
@@ -124,9 +124,13 @@ std::vector<std::size_t> ListenPollSource::wait(std::vector<WatchedTable>& table
 ChangeFeed::ChangeFeed(FeedConfig config, Notifier& notifier)
     : config_(std::move(config)), notifier_(notifier) {}
 
-ChangeFeed::~ChangeFeed() { stop(); }
+ChangeFeed::~ChangeFeed() {
+    stop();
+}
 
-void ChangeFeed::start() { thread_ = std::thread([this] { run(); }); }
+void ChangeFeed::start() {
+    thread_ = std::thread([this] { run(); });
+}
 
 void ChangeFeed::stop() {
     {

@@ -31,7 +31,7 @@ struct WatchedTable {
     std::string payload;  // the NOTIFY payload: schema.table
     std::string uri;      // db://<table>/delta
     bool notifies = true;
-    std::string cursor;  // the poll's serverVersion; empty until the first poll
+    std::string cursor;   // the poll's serverVersion; empty until the first poll
     bool broken = false;  // its poll failed (no SELECT right): left to NOTIFY
 };
 

@@ -93,14 +93,17 @@ struct HttpTransport::Channel {
 };
 
 HttpTransport::HttpTransport(Protocol& protocol, HttpOptions options)
-    : protocol_(protocol), options_(std::move(options)),
+    : protocol_(protocol),
+      options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()) {
     server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
     server_->set_payload_max_length(max_message_bytes);
     routes();
 }
 
-HttpTransport::~HttpTransport() { stop(); }
+HttpTransport::~HttpTransport() {
+    stop();
+}
 
 int HttpTransport::bind() {
     int port = options_.port;
@@ -114,7 +117,9 @@ int HttpTransport::bind() {
     return port;
 }
 
-void HttpTransport::serve() { server_->listen_after_bind(); }
+void HttpTransport::serve() {
+    server_->listen_after_bind();
+}
 
 void HttpTransport::stop() {
     if (stopping_.exchange(true)) return;
@@ -189,7 +194,8 @@ void HttpTransport::routes() {
             if (auth.compare(0, prefix.size(), prefix) != 0 ||
                 !equal_in_constant_time(auth.substr(prefix.size()), options_.token)) {
                 res.set_header("WWW-Authenticate", "Bearer");
-                json_error(res, 401, invalid_request, "unauthorized: a valid bearer token is required");
+                json_error(res, 401, invalid_request,
+                           "unauthorized: a valid bearer token is required");
                 return httplib::Server::HandlerResponse::Handled;
             }
         }
@@ -210,7 +216,8 @@ void HttpTransport::routes() {
             return;
         }
         std::shared_ptr<Channel> channel;
-        const bool initialize = message.is_object() && message.value("method", json()) == "initialize";
+        const bool initialize =
+            message.is_object() && message.value("method", json()) == "initialize";
         if (initialize) {
             end_idle_sessions();
             channel = std::make_shared<Channel>();
@@ -235,7 +242,8 @@ void HttpTransport::routes() {
         } else {
             std::string id = req.get_header_value("Mcp-Session-Id");
             if (id.empty()) {
-                json_error(res, 400, invalid_request, "bad request: Mcp-Session-Id header required");
+                json_error(res, 400, invalid_request,
+                           "bad request: Mcp-Session-Id header required");
                 return;
             }
             channel = find(id);
@@ -267,15 +275,15 @@ void HttpTransport::routes() {
             return;
         }
         auto shared = std::make_shared<Reply>(std::move(reply));
-        res.set_chunked_content_provider(
-            "application/json", [shared](std::size_t, httplib::DataSink& sink) {
-                auto fragment = shared->next();
-                if (!fragment) {
-                    sink.done();
-                    return true;
-                }
-                return sink.write(fragment->data(), fragment->size());
-            });
+        res.set_chunked_content_provider("application/json",
+                                         [shared](std::size_t, httplib::DataSink& sink) {
+                                             auto fragment = shared->next();
+                                             if (!fragment) {
+                                                 sink.done();
+                                                 return true;
+                                             }
+                                             return sink.write(fragment->data(), fragment->size());
+                                         });
     });
 
     server_->Get(endpoint, [this](const Request& req, Response& res) {

@@ -27,8 +27,8 @@ namespace delta_sync::mcp {
 
 struct HttpOptions {
     std::string host = "127.0.0.1";
-    int port = 0;  // 0: any free port
-    std::string token;  // empty: no bearer token required
+    int port = 0;                              // 0: any free port
+    std::string token;                         // empty: no bearer token required
     std::vector<std::string> allowed_origins;  // besides http(s)://localhost, 127.0.0.1, [::1]
     std::size_t max_sessions = 256;
     // A session with no request and no open stream for this long is ended (a client that went

@@ -34,8 +34,10 @@ const char* const help =
     "notifications/resources/updated when a table gets a commit.\n"
     "\n"
     "Options:\n"
-    "  --dsn DSN              PostgreSQL connection (else DATABASE_URL, else libpq's PG* variables)\n"
-    "  --http [HOST:]PORT     Streamable HTTP at http://HOST:PORT/mcp (HOST 127.0.0.1 unless given;\n"
+    "  --dsn DSN              PostgreSQL connection (else DATABASE_URL, else libpq's PG* "
+    "variables)\n"
+    "  --http [HOST:]PORT     Streamable HTTP at http://HOST:PORT/mcp (HOST 127.0.0.1 unless "
+    "given;\n"
     "                         PORT 0 picks a free one) instead of stdio\n"
     "  --token-file FILE      HTTP: require 'Authorization: Bearer <first line of FILE>'\n"
     "                         (or the token in DELTA_SYNC_MCP_TOKEN)\n"
@@ -94,21 +96,29 @@ Options parse(const std::vector<std::string>& args) {
             inline_value = true;
         }
         static const std::vector<std::string> known = {
-            "dsn", "http", "token-file", "allow-origin", "page-size", "poll-interval",
-            "list-page-size"};
+            "dsn",       "http",          "token-file",    "allow-origin",
+            "page-size", "poll-interval", "list-page-size"};
         if (std::find(known.begin(), known.end(), name) == known.end())
-            throw std::invalid_argument("unknown option --" + name + " (see delta-sync mcp --help)");
+            throw std::invalid_argument("unknown option --" + name +
+                                        " (see delta-sync mcp --help)");
         if (!inline_value) {
             if (i + 1 >= args.size()) throw std::invalid_argument("--" + name + " needs a value");
             value = args[++i];
         }
-        if (name == "dsn") o.dsn = value;
-        else if (name == "http") o.http = value;
-        else if (name == "token-file") o.token_file = value;
-        else if (name == "allow-origin") o.origins.push_back(value);
-        else if (name == "page-size") o.page_size = to_int(name, value, 1, 1000000);
-        else if (name == "poll-interval") o.poll_interval = to_int(name, value, 1, 60000);
-        else if (name == "list-page-size") o.list_page_size = to_int(name, value, 1, 100000);
+        if (name == "dsn")
+            o.dsn = value;
+        else if (name == "http")
+            o.http = value;
+        else if (name == "token-file")
+            o.token_file = value;
+        else if (name == "allow-origin")
+            o.origins.push_back(value);
+        else if (name == "page-size")
+            o.page_size = to_int(name, value, 1, 1000000);
+        else if (name == "poll-interval")
+            o.poll_interval = to_int(name, value, 1, 60000);
+        else if (name == "list-page-size")
+            o.list_page_size = to_int(name, value, 1, 100000);
     }
     return o;
 }
@@ -129,7 +139,8 @@ HttpOptions http_options(const Options& o) {
         std::getline(in, h.token);
         while (!h.token.empty() && (h.token.back() == '\r' || h.token.back() == ' '))
             h.token.pop_back();
-        if (h.token.empty()) throw std::invalid_argument("token file " + *o.token_file + " is empty");
+        if (h.token.empty())
+            throw std::invalid_argument("token file " + *o.token_file + " is empty");
     } else if (const char* t = std::getenv("DELTA_SYNC_MCP_TOKEN"); t && *t) {
         h.token = t;
     }
@@ -137,7 +148,9 @@ HttpOptions http_options(const Options& o) {
     return h;
 }
 
-void log_line(const std::string& message) { std::cerr << "delta-sync mcp: " << message << std::endl; }
+void log_line(const std::string& message) {
+    std::cerr << "delta-sync mcp: " << message << std::endl;
+}
 
 }  // namespace
 
@@ -211,14 +224,16 @@ int run_command(const std::vector<std::string>& args) {
         http_transport = std::make_unique<HttpTransport>(protocol, *http);
         try {
             int port = http_transport->bind();
-            std::string host = http->host.find(':') != std::string::npos ? "[" + http->host + "]" : http->host;
+            std::string host =
+                http->host.find(':') != std::string::npos ? "[" + http->host + "]" : http->host;
             log_line("listening on http://" + host + ":" + std::to_string(port) + "/mcp" +
                      (http->token.empty() ? "" : " (bearer token required)"));
-            bool loopback = http->host == "127.0.0.1" || http->host == "localhost" ||
-                            http->host == "::1";
+            bool loopback =
+                http->host == "127.0.0.1" || http->host == "localhost" || http->host == "::1";
             if (!loopback && http->token.empty())
-                log_line("warning: listening beyond loopback without a bearer token "
-                         "(--token-file): anyone who can reach the port reads as this role");
+                log_line(
+                    "warning: listening beyond loopback without a bearer token "
+                    "(--token-file): anyone who can reach the port reads as this role");
         } catch (const std::exception& e) {
             log_line(e.what());
             return 2;

@@ -36,7 +36,9 @@ const std::string& string_param(const json& params, const char* name) {
     return params[name].get_ref<const std::string&>();
 }
 
-bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
+bool valid_id(const json& id) {
+    return id.is_string() || id.is_number_integer();
+}
 
 }  // namespace
 
@@ -80,7 +82,8 @@ std::string Reply::collect() {
 }
 
 Protocol::Protocol(ResourceProvider& provider, ServerIdentity identity, std::size_t list_page_size)
-    : provider_(provider), identity_(std::move(identity)),
+    : provider_(provider),
+      identity_(std::move(identity)),
       list_page_size_(std::max<std::size_t>(1, list_page_size)) {}
 
 std::string Protocol::error_text(const json& id, int code, const std::string& message,
@@ -92,9 +95,9 @@ std::string Protocol::error_text(const json& id, int code, const std::string& me
 
 Reply Protocol::handle_text(std::string_view text, Session& session) {
     if (text.size() > max_message_bytes)
-        return Reply(error_text(nullptr, invalid_request,
-                                "message larger than " + std::to_string(max_message_bytes) +
-                                    " bytes refused"));
+        return Reply(error_text(
+            nullptr, invalid_request,
+            "message larger than " + std::to_string(max_message_bytes) + " bytes refused"));
     json message = json::parse(text.begin(), text.end(), nullptr, false);
     if (message.is_discarded())
         return Reply(error_text(nullptr, parse_error, "parse error: not a JSON text"));
@@ -119,8 +122,8 @@ Reply Protocol::handle(const json& message, Session& session) {
 
 Reply Protocol::handle_request(const json& message, Session& session) {
     if (!message.is_object() || message.value("jsonrpc", json()) != jsonrpc)
-        return Reply(error_text(nullptr, invalid_request,
-                                "invalid request: not a JSON-RPC 2.0 message"));
+        return Reply(
+            error_text(nullptr, invalid_request, "invalid request: not a JSON-RPC 2.0 message"));
     const bool has_id = message.contains("id");
     json id = has_id ? message["id"] : json();
     if (!message.contains("method")) {
@@ -200,8 +203,9 @@ json Protocol::page(const json& items, const json& params, const char* key) {
         const json& c = params["cursor"];
         std::string s = c.is_string() ? c.get<std::string>() : "";
         // The cursor is the offset of the page, with a prefix so it reads as opaque.
-        bool ok = s.size() > 1 && s[0] == 'o' && s.size() < 12 &&
-                  std::all_of(s.begin() + 1, s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        bool ok =
+            s.size() > 1 && s[0] == 'o' && s.size() < 12 &&
+            std::all_of(s.begin() + 1, s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
         if (ok) offset = std::stoul(s.substr(1));
         if (!ok || offset > items.size()) throw McpError(invalid_params, "invalid cursor");
     }

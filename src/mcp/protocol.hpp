@@ -170,7 +170,7 @@ private:
     ResourceProvider& provider_;
     ServerIdentity identity_;
     std::size_t list_page_size_;
-    std::mutex mutex_;  // guards sessions_ and every session's subscriptions
+    std::mutex mutex_;        // guards sessions_ and every session's subscriptions
     std::mutex watch_mutex_;  // orders the calls of provider_.watch
     std::vector<std::weak_ptr<Session>> sessions_;
 };

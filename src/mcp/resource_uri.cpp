@@ -8,8 +8,8 @@ namespace delta_sync::mcp {
 namespace {
 
 bool unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '~';
 }
 
 int hex(char c) {
@@ -68,9 +68,15 @@ std::string uri_table(const TableName& t) {
     return t.schema == "public" ? name : percent_encode(t.schema) + "." + name;
 }
 
-std::string delta_uri(const TableName& t) { return "db://" + uri_table(t) + "/delta"; }
-std::string schema_uri(const TableName& t) { return "db://" + uri_table(t) + "/schema"; }
-std::string delta_template(const TableName& t) { return delta_uri(t) + "{?since}"; }
+std::string delta_uri(const TableName& t) {
+    return "db://" + uri_table(t) + "/delta";
+}
+std::string schema_uri(const TableName& t) {
+    return "db://" + uri_table(t) + "/schema";
+}
+std::string delta_template(const TableName& t) {
+    return delta_uri(t) + "{?since}";
+}
 
 std::optional<ResourceUri> parse_resource_uri(std::string_view uri) {
     constexpr std::string_view scheme = "db://";

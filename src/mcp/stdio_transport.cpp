@@ -9,7 +9,10 @@
 namespace delta_sync::mcp {
 
 StdioTransport::StdioTransport(Protocol& protocol, int in_fd, int out_fd, int stop_fd)
-    : protocol_(protocol), in_fd_(in_fd), out_fd_(out_fd), stop_fd_(stop_fd),
+    : protocol_(protocol),
+      in_fd_(in_fd),
+      out_fd_(out_fd),
+      stop_fd_(stop_fd),
       session_(std::make_shared<Session>()) {
     session_->deliver = [this](const std::string& text) {
         std::lock_guard<std::mutex> lock(out_mutex_);
@@ -69,10 +72,10 @@ void StdioTransport::run() {
                 if (!send(protocol_.handle_text(line, *session_))) done = true;
             },
             [&] {
-                if (!send(Reply(Protocol::error_text(
-                        nullptr, invalid_request,
-                        "message larger than " + std::to_string(max_message_bytes) +
-                            " bytes refused"))))
+                if (!send(Reply(Protocol::error_text(nullptr, invalid_request,
+                                                     "message larger than " +
+                                                         std::to_string(max_message_bytes) +
+                                                         " bytes refused"))))
                     done = true;
             });
     }

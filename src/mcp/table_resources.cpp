@@ -20,7 +20,8 @@ std::string table_filter(pqxx::transaction_base& tx, const std::vector<std::stri
     std::string list;
     for (const auto& t : only) list += (list.empty() ? "" : ", ") + tx.quote(t);
     return "c.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.to_regclass(x) "
-           "FROM pg_catalog.unnest(ARRAY[" + list + "]::pg_catalog.text[]) x)";
+           "FROM pg_catalog.unnest(ARRAY[" +
+           list + "]::pg_catalog.text[]) x)";
 }
 
 const char* const served_columns =
@@ -87,8 +88,8 @@ public:
                 auto end = text.find('"', p + key.size());
                 server_version_ = text.substr(p + key.size(), end - p - key.size());
             }
-            full_resync_ = text.find("\"fullResyncRequired\":true", text.size() > 64 ? text.size() - 64 : 0) !=
-                           std::string::npos;
+            full_resync_ = text.find("\"fullResyncRequired\":true",
+                                     text.size() > 64 ? text.size() - 64 : 0) != std::string::npos;
             return Content{uri_, mime_json, std::move(text)};
         } catch (...) {
             fail();
@@ -203,7 +204,9 @@ ConnectionPool::Lease::~Lease() {
     pool_->idle_.push_back(std::move(server_));
 }
 
-pqxx::connection& ConnectionPool::Lease::connection() { return server_->connection(); }
+pqxx::connection& ConnectionPool::Lease::connection() {
+    return server_->connection();
+}
 
 ConnectionPool::Lease ConnectionPool::acquire() {
     {
@@ -218,7 +221,8 @@ ConnectionPool::Lease ConnectionPool::acquire() {
         return Lease(*this, std::make_unique<client::Server>(dsn_));
     } catch (const std::exception& e) {
         std::string message = "database unavailable: " + client::one_line(e.what());
-        std::cerr << "delta-sync mcp: " << message << " (the next request tries again)" << std::endl;
+        std::cerr << "delta-sync mcp: " << message << " (the next request tries again)"
+                  << std::endl;
         throw McpError(internal_error, message);
     }
 }
@@ -282,10 +286,11 @@ ResourceUri TableResources::parse(const std::string& uri) {
 ServedTable TableResources::resolve(pqxx::connection& connection, const ResourceUri& uri,
                                     const std::string& text) {
     pqxx::read_transaction tx(connection);
-    pqxx::result r = tx.exec(std::string(served_columns) +
-                             "WHERE n.nspname OPERATOR(pg_catalog.=) " + tx.quote(uri.table.schema) +
-                             " AND c.relname OPERATOR(pg_catalog.=) " + tx.quote(uri.table.table) +
-                             (config_.tables.empty() ? "" : " AND " + table_filter(tx, config_.tables)));
+    pqxx::result r =
+        tx.exec(std::string(served_columns) + "WHERE n.nspname OPERATOR(pg_catalog.=) " +
+                tx.quote(uri.table.schema) + " AND c.relname OPERATOR(pg_catalog.=) " +
+                tx.quote(uri.table.table) +
+                (config_.tables.empty() ? "" : " AND " + table_filter(tx, config_.tables)));
     tx.commit();
     if (r.empty())
         throw McpError(resource_not_found,
@@ -306,14 +311,25 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
         const std::string oid = std::to_string(table.oid) + "::pg_catalog.oid";
         pqxx::result r = tx.exec(
             "SELECT pg_catalog.json_build_object("
-            "'table', " + tx.quote(display(table.name)) + ", "
-            "'schema', " + tx.quote(table.name.schema) + ", "
-            "'name', " + tx.quote(table.name.table) + ", "
-            "'comment', pg_catalog.obj_description(" + oid + ", 'pg_class'), "
+            "'table', " +
+            tx.quote(display(table.name)) +
+            ", "
+            "'schema', " +
+            tx.quote(table.name.schema) +
+            ", "
+            "'name', " +
+            tx.quote(table.name.table) +
+            ", "
+            "'comment', pg_catalog.obj_description(" +
+            oid +
+            ", 'pg_class'), "
             "'primaryKey', (SELECT pg_catalog.json_agg(a.attname ORDER BY k.ord) "
-            "  FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey) WITH ORDINALITY k(attnum, ord), "
+            "  FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey) WITH ORDINALITY k(attnum, "
+            "ord), "
             "       pg_catalog.pg_attribute a "
-            "  WHERE i.indrelid OPERATOR(pg_catalog.=) " + oid + " AND i.indisprimary "
+            "  WHERE i.indrelid OPERATOR(pg_catalog.=) " +
+            oid +
+            " AND i.indisprimary "
             "    AND a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
             "    AND a.attnum OPERATOR(pg_catalog.=) k.attnum), "
             "'columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
@@ -322,11 +338,16 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
             "    'default', pg_catalog.pg_get_expr(d.adbin, d.adrelid), "
             "    'comment', pg_catalog.col_description(a.attrelid, a.attnum)) ORDER BY a.attnum) "
             "  FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d "
-            "    ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
-            "  WHERE a.attrelid OPERATOR(pg_catalog.=) " + oid + " AND a.attnum > 0 "
+            "    ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) "
+            "a.attnum "
+            "  WHERE a.attrelid OPERATOR(pg_catalog.=) " +
+            oid +
+            " AND a.attnum > 0 "
             "    AND NOT a.attisdropped "
-            "    AND a.attname <> ALL ('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[])), "
-            "'delta', " + tx.quote(delta_uri(table.name)) + ")");
+            "    AND a.attname <> ALL "
+            "('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[])), "
+            "'delta', " +
+            tx.quote(delta_uri(table.name)) + ")");
         tx.commit();
         return std::make_unique<OneContent>(Content{uri, mime_json, r[0][0].as<std::string>()});
     } catch (...) {

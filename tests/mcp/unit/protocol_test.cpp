@@ -11,12 +11,14 @@ namespace {
 // Contents produced on demand, counting how many were asked for; fails at `fail_at` if set.
 class CountingStream : public ContentStream {
 public:
-    CountingStream(int n, int* produced, int fail_at) : n_(n), produced_(produced), fail_at_(fail_at) {}
+    CountingStream(int n, int* produced, int fail_at)
+        : n_(n), produced_(produced), fail_at_(fail_at) {}
     std::optional<Content> next() override {
         if (*produced_ == fail_at_) throw McpError(internal_error, "database unavailable: gone");
         if (*produced_ >= n_) return std::nullopt;
         ++*produced_;
-        return Content{"mem://t", "application/json", "{\"page\":" + std::to_string(*produced_) + "}"};
+        return Content{"mem://t", "application/json",
+                       "{\"page\":" + std::to_string(*produced_) + "}"};
     }
     json meta() override { return {{"pages", *produced_}}; }
 
@@ -37,7 +39,8 @@ public:
     std::vector<ResourceEntry> list() override {
         std::vector<ResourceEntry> out;
         for (int i = 0; i < resources; ++i)
-            out.push_back({"mem://t" + std::to_string(i), "t" + std::to_string(i), "", "", "application/json"});
+            out.push_back({"mem://t" + std::to_string(i), "t" + std::to_string(i), "", "",
+                           "application/json"});
         return out;
     }
     std::vector<TemplateEntry> templates() override {
@@ -120,17 +123,20 @@ BOOST_AUTO_TEST_CASE(notifications_and_responses_get_no_answer) {
     MemoryProvider m;
     Protocol p(m, {});
     Session s;
-    BOOST_TEST(p.handle(json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, s).empty());
+    BOOST_TEST(
+        p.handle(json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, s).empty());
     BOOST_TEST(s.initialized);
     BOOST_TEST(p.handle(json{{"jsonrpc", "2.0"}, {"method", "no/such/notification"}}, s).empty());
-    BOOST_TEST(p.handle(json{{"jsonrpc", "2.0"}, {"id", 1}, {"result", json::object()}}, s).empty());
+    BOOST_TEST(
+        p.handle(json{{"jsonrpc", "2.0"}, {"id", 1}, {"result", json::object()}}, s).empty());
 }
 
 BOOST_AUTO_TEST_CASE(batches) {
     MemoryProvider m;
     Protocol p(m, {});
     Session s;
-    json batch = json::array({request(1, "ping"), json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}},
+    json batch = json::array({request(1, "ping"),
+                              json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}},
                               request(2, "nope")});
     json r = answer(p, batch, s);
     BOOST_REQUIRE(r.is_array());
@@ -221,9 +227,10 @@ BOOST_AUTO_TEST_CASE(subscriptions_reach_their_sessions_only) {
     b->deliver = [&](const std::string& t) { got_b.push_back(t); };
     p.begin(a);
     p.begin(b);
-    BOOST_TEST(answer(p, request(1, "resources/subscribe", {{"uri", "mem://t"}}), *a)["result"] == json::object());
-    BOOST_TEST(answer(p, request(1, "resources/subscribe", {{"uri", "mem://x"}}), *b)["error"]["code"] ==
-               resource_not_found);
+    BOOST_TEST(answer(p, request(1, "resources/subscribe", {{"uri", "mem://t"}}), *a)["result"] ==
+               json::object());
+    BOOST_TEST(answer(p, request(1, "resources/subscribe", {{"uri", "mem://x"}}),
+                      *b)["error"]["code"] == resource_not_found);
     BOOST_TEST(m.watched == std::set<std::string>{"mem://t"});
     p.resource_updated("mem://t");
     BOOST_REQUIRE(got_a.size() == 1u);

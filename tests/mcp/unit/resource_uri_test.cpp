@@ -40,11 +40,11 @@ BOOST_AUTO_TEST_CASE(since_parameter) {
 }
 
 BOOST_AUTO_TEST_CASE(what_is_not_a_resource) {
-    for (const char* bad : {"", "db://", "db://products", "db://products/", "db://products/rows",
-                            "file:///etc/passwd", "db://a.b.c/delta", "db://.x/delta",
-                            "db://x./delta", "db://x/delta?other=1", "db://x/delta?since=1&since=2",
-                            "db://x/schema?since=1", "db://x%zz/delta", "db://x%4/delta",
-                            "db://x/delta#frag", "db://x/delta/more"})
+    for (const char* bad :
+         {"", "db://", "db://products", "db://products/", "db://products/rows",
+          "file:///etc/passwd", "db://a.b.c/delta", "db://.x/delta", "db://x./delta",
+          "db://x/delta?other=1", "db://x/delta?since=1&since=2", "db://x/schema?since=1",
+          "db://x%zz/delta", "db://x%4/delta", "db://x/delta#frag", "db://x/delta/more"})
         BOOST_TEST(!parse_resource_uri(bad), bad);
 }
 

@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(answers_in_order_and_stops_at_end_of_input) {
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"resources/list\"}\r\n" +
         std::string(max_message_bytes + 10, 'x') + "\n" +
-        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resources/read\",\"params\":{\"uri\":\"mem://z\"}}\n";
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resources/read\",\"params\":{\"uri\":\"mem://"
+        "z\"}}\n";
     std::thread writer([&] {
         std::string_view rest = input;
         while (!rest.empty()) {
@@ -83,7 +84,8 @@ BOOST_AUTO_TEST_CASE(answers_in_order_and_stops_at_end_of_input) {
     std::string output;
     std::thread reader([&] {
         char buf[4096];
-        for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) output.append(buf, static_cast<std::size_t>(n));
+        for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;)
+            output.append(buf, static_cast<std::size_t>(n));
     });
     {
         StdioTransport transport(protocol, in[0], out[1]);
@@ -124,8 +126,8 @@ BOOST_AUTO_TEST_SUITE(http_transport)
 
 BOOST_AUTO_TEST_CASE(origins) {
     std::vector<std::string> allowed = {"https://app.example"};
-    for (const char* ok : {"", "http://localhost", "http://localhost:6274", "https://127.0.0.1:3000",
-                           "http://[::1]:8080", "https://app.example"})
+    for (const char* ok : {"", "http://localhost", "http://localhost:6274",
+                           "https://127.0.0.1:3000", "http://[::1]:8080", "https://app.example"})
         BOOST_TEST(origin_allowed(ok, allowed), ok);
     for (const char* bad : {"http://evil.example", "http://localhost.evil.example",
                             "http://127.0.0.1.evil.example", "http://localhost:80x", "null",
@@ -177,13 +179,15 @@ BOOST_AUTO_TEST_CASE(token_sessions_and_limits) {
     r = client.Post("/mcp", in_session, ping, "application/json");
     BOOST_TEST(r->status == 200);
     BOOST_TEST(json::parse(r->body)["result"] == json::object());
-    r = client.Post("/mcp", in_session, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
+    r = client.Post("/mcp", in_session,
+                    "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
                     "application/json");
     BOOST_TEST(r->status == 202);
     r = client.Post("/mcp", in_session, "[1", "application/json");
     BOOST_TEST(r->status == 400);
     BOOST_TEST(json::parse(r->body)["error"]["code"] == parse_error);
-    r = client.Post("/mcp", in_session, std::string(max_message_bytes + 1, ' '), "application/json");
+    r = client.Post("/mcp", in_session, std::string(max_message_bytes + 1, ' '),
+                    "application/json");
     BOOST_TEST(r->status == 413);
     auto with_version = in_session;
     with_version.emplace("MCP-Protocol-Version", "2000-01-01");
@@ -223,8 +227,10 @@ BOOST_AUTO_TEST_CASE(idle_sessions_end_and_too_many_are_refused) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     BOOST_TEST(client.Post("/mcp", init, "application/json")->status == 200);
     httplib::Headers old = {{"Mcp-Session-Id", first->get_header_value("Mcp-Session-Id")}};
-    BOOST_TEST(client.Post("/mcp", old, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}",
-                           "application/json")->status == 404);
+    BOOST_TEST(client
+                   .Post("/mcp", old, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}",
+                         "application/json")
+                   ->status == 404);
     transport.stop();
     server.join();
 }
