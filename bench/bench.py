@@ -436,13 +436,24 @@ def bench_client(db, res):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_mcp(db, res):
+    """`delta-sync mcp`: a 3-change delta read vs a full read, notification latency, peak RSS."""
+    import mcp_bench
+    try:
+        mcp_bench.bench_mcp(db, res, CLIENT, RUNS, "ds_%d" % BIG, log)
+    except Exception as e:  # a broken server must not cost the other figures
+        res["mcp"] = {"not_measured": "mcp failed: %s" % e}
+        log("mcp: not measured: %s" % e)
+
+
 STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
-         "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse}
+         "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
+         "mcp": bench_mcp}
 
 
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,refuse,writes,pgbench").split(",")
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

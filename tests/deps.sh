@@ -9,7 +9,12 @@ packages=(
   cmake make g++ clang libclang-rt-14-dev
   python3 python3-psycopg2 procps
   debhelper postgresql-server-dev-all dpkg-dev fakeroot help2man lintian git
+  nlohmann-json3-dev libcpp-httplib-dev
 )
+# The MCP tests drive `delta-sync mcp` with the MCP TypeScript SDK: Node.js and npm from Debian
+# unless the machine has them already.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 [ "${DELTA_SYNC_BENCH:-}" = 1 ] && packages+=(gnuplot-nox time)
 
 missing=()

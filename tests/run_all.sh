@@ -81,6 +81,15 @@ else
   cat $logs/asan.log
   record "unit tests (ASan+UBSan) build" 1
 fi
+# The MCP server's protocol layer parses what any client sends: its units run sanitized too.
+if cmake --build build-asan -j"$jobs" --target mcp_unit_tests >>$logs/asan.log 2>&1; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    build-asan/tests/mcp/unit/mcp_unit_tests --report_level=short
+  record "MCP unit tests (ASan+UBSan)" $?
+else
+  tail -n 40 $logs/asan.log
+  record "MCP unit tests (ASan+UBSan) build" 1
+fi
 
 say "pg_regress"
 rm -rf results regression.diffs regression.out
