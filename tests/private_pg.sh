@@ -18,6 +18,7 @@ fi
 # The server headers are read where pg_config says, relative to the copy.
 mkdir -p "$dir/usr/include"
 [ -e "$dir/usr/include/postgresql" ] || ln -s /usr/include/postgresql "$dir/usr/include/postgresql"
+chmod o+rx "$dir"
 chmod -R o+rX "$dir/usr"
 echo "export PG_CONFIG='$dir/usr/lib/postgresql/15/bin/pg_config'"
 echo "export PGBIN='$dir/usr/lib/postgresql/15/bin'"
