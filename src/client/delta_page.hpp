@@ -19,7 +19,8 @@ namespace delta_sync::client {
 
 struct Field {
     std::string_view name;
-    SqlValue value;
+    SqlValue value;         // by the untyped rule of sql_value.hpp
+    std::string_view json{};  // the value's JSON text exactly as the server wrote it ("\"a\"", 1.50)
 };
 
 // One record: a range of the page's fields, in the order the server wrote them.
