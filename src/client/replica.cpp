@@ -220,14 +220,15 @@ void Replica::place(ReplicaTable& table) {
             throw Error("table " + table.server_name() + " would be stored as \"" + table.name +
                         "\", a name the replica keeps for itself");
         for (const SyncState& s : states())
-            if (fold(s.table_name) == wanted)
+            if (fold(s.table_name) == wanted && has_table(s.table_name))
                 throw Error("table " + table.server_name() + " would be stored as \"" + table.name +
                             "\", which SQLite cannot tell from \"" + s.table_name +
                             "\", the copy of " +
                             (s.server_table.empty()
                                  ? std::string("another table")
                                  : quote_pg(s.server_schema) + "." + quote_pg(s.server_table)) +
-                            " (use another replica file)");
+                            " (use another replica file, or drop \"" + s.table_name +
+                            "\" from this one if that table is gone)");
         Statement s(db_,
                     "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE "
                     "AND type IN ('table', 'view', 'index')");
