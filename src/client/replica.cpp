@@ -106,10 +106,10 @@ Replica::Replica(const std::string& path, Open open)
                                      : sqlite::Database::Mode::existing) {
     // A pull holds the write lock only while it applies; another writer waits that long.
     sqlite3_busy_timeout(db_.handle(), 60000);
-    db_.exec("PRAGMA synchronous = FULL");
-    db_.exec("PRAGMA cache_size = -16384");
     if (open == Open::create && sqlite3_db_readonly(db_.handle(), "main") == 1)
         throw Error("replica " + path + " is read-only (delta-sync needs to write it)");
+    db_.exec("PRAGMA synchronous = FULL");
+    db_.exec("PRAGMA cache_size = -16384");
     if (has_table("_delta_sync_state")) return;
     // Not (yet) a replica: only an empty file may become one.
     Statement s(db_,
