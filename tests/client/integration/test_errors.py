@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import psycopg2
+
 sys.path.insert(0, os.path.dirname(__file__))
 from clientlib import (BINARY, check, create_products, database, require_server, run,  # noqa: E402
                        scratch_dir, sql)
@@ -142,7 +144,10 @@ with database("errors") as (dsn, conn):
     # SIGINT during the first sync of a --watch: exit 130 like a plain pull, nothing kept.
     # The table is locked on the server so that the signal surely arrives mid-sync.
     create_products(conn, 50, table="slow")
-    locker = conn.cursor()
+    # Its own session: one transaction would see pg_stat_activity frozen at its first look.
+    locker_conn = psycopg2.connect(dsn)
+    locker_conn.autocommit = True
+    locker = locker_conn.cursor()
     for watch in ([], ["--watch"]):
         replica_i = os.path.join(work, "interrupted%d.db" % len(watch))
         locker.execute("BEGIN; LOCK TABLE slow IN ACCESS EXCLUSIVE MODE")
