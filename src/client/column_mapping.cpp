@@ -2,6 +2,7 @@
 #include "column_mapping.hpp"
 
 #include "errors.hpp"
+#include "sqlite.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -115,6 +116,18 @@ const char* declared_type(ColumnKind kind) {
             return "TEXT";
     }
     return "";
+}
+
+std::string generated_column_name(const ReplicaColumn& column) {
+    return column.kind == ColumnKind::decimal_text ? column.name + ":real" : std::string();
+}
+
+std::string generated_column_definition(const ReplicaColumn& column) {
+    std::string q = sqlite::quote_identifier(column.name);
+    return sqlite::quote_identifier(generated_column_name(column)) +
+           " REAL GENERATED ALWAYS AS (CASE " + q +
+           " WHEN 'NaN' THEN 'NaN' WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN -9e999 "
+           "ELSE CAST(" + q + " AS REAL) END) VIRTUAL";
 }
 
 bool decode_bytea(std::string_view text, std::string& out) {

@@ -8,7 +8,9 @@
 //   numeric(p,s), p <= 15               REAL            REAL: every value of 15 digits or fewer is
 //                                                       one double exactly, order kept
 //   numeric (unconstrained, p > 15)     TEXT            TEXT: the server's digits, exact (SQLite has
-//                                                       no exact decimal type: see README)
+//                                                       no exact decimal type: see README), and a
+//                                                       generated column "<name>:real" holding the
+//                                                       nearest double, for comparisons and order
 //   real, double precision              (none)          REAL, always (1.0 stays REAL, -0 stays -0:
 //                                                       a column without affinity keeps both)
 //   NaN of any numeric type             -               TEXT 'NaN' (sorts after every number, as
@@ -48,6 +50,13 @@ ColumnKind column_kind(std::string_view base_type, int typmod);
 
 // The declared type of the SQLite column ("" for no affinity).
 const char* declared_type(ColumnKind kind);
+
+// The generated column that goes with a column of this kind ("" for none): decimal_text columns
+// get "<name>:real", the value as the nearest double ('NaN' as TEXT, sorting last; infinities as
+// REAL), so that ORDER BY and comparisons with numbers follow the server to 15 digits.
+std::string generated_column_name(const ReplicaColumn& column);
+// Its definition in CREATE TABLE (name, type and expression).
+std::string generated_column_definition(const ReplicaColumn& column);
 
 // A server value (its JSON text in a record) as the column stores it. Blob bytes are decoded
 // into scratch, which must outlive the value. Throws Error when the value cannot be of the kind.

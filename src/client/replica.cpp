@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <tuple>
 
 namespace delta_sync::client {
 
@@ -199,11 +200,15 @@ std::optional<std::string> Replica::find(const ReplicaTable& table) {
 
 void Replica::place(ReplicaTable& table) {
     // Columns first: SQLite would take "Name" and "name" for one column.
-    for (std::size_t i = 0; i < table.columns.size(); ++i)
+    std::vector<std::string> names;
+    for (const ReplicaColumn& c : table.columns) names.push_back(c.name);
+    for (const ReplicaColumn& c : table.columns)
+        if (!generated_column_name(c).empty()) names.push_back(generated_column_name(c));
+    for (std::size_t i = 0; i < names.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
-            if (fold(table.columns[i].name) == fold(table.columns[j].name))
-                throw Error("table " + table.server_name() + " has columns \"" +
-                            table.columns[j].name + "\" and \"" + table.columns[i].name +
+            if (fold(names[i]) == fold(names[j]))
+                throw Error("table " + table.server_name() + " has columns \"" + names[j] +
+                            "\" and \"" + names[i] +
                             "\", which SQLite cannot tell apart (its names ignore case); the "
                             "replica cannot hold this table");
     for (const ReplicaTable& p : placed_)
@@ -307,18 +312,21 @@ std::optional<std::string> TableUpdate::read_cursor() {
 }
 
 bool TableUpdate::conforms(const std::string& name) {
-    Statement s(db_, "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid");
+    // (name, declared type, key) of every column create_statement() would make, in its order.
+    std::vector<std::tuple<std::string, std::string, bool>> want;
+    for (const ReplicaColumn& c : table_.columns)
+        want.emplace_back(c.name, fold(declared_type(c.kind)), c.name == table_.primary_key);
+    for (const ReplicaColumn& c : table_.columns)
+        if (!generated_column_name(c).empty())
+            want.emplace_back(generated_column_name(c), "real", false);
+    Statement s(db_, "SELECT name, type, pk FROM pragma_table_xinfo(?) ORDER BY cid");
     s.bind(1, SqlValue::of_text(name));
     std::size_t i = 0;
-    for (; s.step(); ++i) {
-        if (i >= table_.columns.size()) return false;
-        const ReplicaColumn& c = table_.columns[i];
-        bool pk = c.name == table_.primary_key;
-        if (s.column_text(0) != c.name || fold(s.column_text(1)) != fold(declared_type(c.kind)) ||
-            (s.column_int(2) != 0) != pk)
+    for (; s.step(); ++i)
+        if (i >= want.size() ||
+            want[i] != std::make_tuple(s.column_text(0), fold(s.column_text(1)), s.column_int(2) != 0))
             return false;
-    }
-    return i == table_.columns.size();
+    return i == want.size();
 }
 
 std::string TableUpdate::create_statement(const std::string& name) const {
@@ -335,6 +343,8 @@ std::string TableUpdate::create_statement(const std::string& name) const {
         if (c.name == table_.primary_key) sql += " PRIMARY KEY";
         first = false;
     }
+    for (const ReplicaColumn& c : table_.columns)
+        if (!generated_column_name(c).empty()) sql += ", " + generated_column_definition(c);
     return sql + ")";
 }
 
