@@ -54,8 +54,22 @@ public:
     std::set<std::string> payloads;
 };
 
+namespace {
+
+// SQLite's wait for another writer, which a stop request cuts short (SQLite's own would sleep
+// through SIGINT for the whole busy timeout).
+extern "C" int wait_for_replica(void*, int attempts) {
+    if (stop_requested() || attempts >= 1200) return 0;  // 1200 x 50 ms: a minute
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return 1;
+}
+
+}  // namespace
+
 Puller::Puller(std::string dsn, Replica& replica, PullOptions options)
-    : dsn_(std::move(dsn)), replica_(replica), options_(options) {}
+    : dsn_(std::move(dsn)), replica_(replica), options_(options) {
+    sqlite3_busy_handler(replica_.database().handle(), wait_for_replica, nullptr);
+}
 
 // The listener unregisters itself from its connection, so it must go first.
 Puller::~Puller() {
@@ -86,6 +100,16 @@ Server& Puller::server() {
     }
     if (connected_once_) reconnected_ = true;
     connected_once_ = true;
+    if (source_) {
+        // A reconnect may reach another server (a DSN that now names another host): the file
+        // takes one source only.
+        try {
+            replica_.check_source(server_->source());
+        } catch (...) {
+            disconnect();
+            throw;
+        }
+    }
     return *server_;
 }
 
@@ -130,6 +154,9 @@ PullReport Puller::pull(const std::string& name) {
             // Another pull moved the cursor, or the table changed shape: start over at once.
             if (++changes > 5) throw;
             --attempt;
+        } catch (const ReplicaBusy& e) {
+            if (stop_requested()) throw Interrupted("interrupted while waiting for the replica");
+            throw;
         } catch (const ConnectionLost& e) {
             disconnect();
             if (options_.max_attempts && attempt >= options_.max_attempts)

@@ -350,10 +350,10 @@ std::string TableUpdate::create_statement(const std::string& name) const {
 
 void TableUpdate::lock() {
     if (locked_) return;
+    replica_.prepare_for_writing();  // outside the transaction: the journal mode is set there
     db_.exec("BEGIN IMMEDIATE");
     locked_ = true;
     try {
-        replica_.prepare_for_writing();
         if (read_cursor() != cursor_)
             throw ReplicaChanged("replica table " + table_.name +
                                  " was updated by another pull meanwhile");

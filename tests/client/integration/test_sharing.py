@@ -141,4 +141,22 @@ with database("sharing") as (dsn, conn):
     check("orders was dropped; no longer watching orders" in err, err)
     check("database is locked" not in err, err)
     assert_replica_equals(conn, replica, "goods", replica_table="products")
+
+    # A pull waiting for another writer stops promptly on SIGINT (130), having written nothing.
+    writer = sqlite3.connect(replica, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    sql(conn, "UPDATE goods SET name = 'held' WHERE id = 7")
+    proc = subprocess.Popen([BINARY, "pull", "goods", "--replica", replica, "--dsn", dsn],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    check(proc.poll() is None, "the pull waits for the replica")
+    start = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    waited = time.time() - start
+    writer.execute("ROLLBACK")
+    writer.close()
+    check(proc.returncode == 130 and "interrupted" in err, "exit %d: %r" % (proc.returncode, err))
+    check(waited < 5, "stopped %.1fs after SIGINT" % waited)
+    check(replica_value("SELECT name FROM products WHERE id = 7") != "held", "nothing written")
 print("ok")
