@@ -432,6 +432,12 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
         if (f.name != table_.primary_key)
             sets += (sets.empty() ? "" : ", ") + q + " = excluded." + q;
         u.names.emplace_back(f.name);
+        if (!table_.columns.empty()) {
+            u.columns.push_back(table_.column(f.name));
+            if (!u.columns.back())
+                throw ReplicaChanged("table " + table_.server_name() + " has a new column " +
+                                     std::string(f.name) + "; pulling again");
+        }
     }
     std::string sql = "INSERT INTO " + quote_identifier(target()) + " (" + cols + ") VALUES (" +
                       params + ") ON CONFLICT (" + quote_identifier(table_.primary_key) + ") DO " +
@@ -453,10 +459,7 @@ void TableUpdate::upsert(const Record& record, const JsonNulls* json_nulls) {
     const Field* key = record.find(table_.primary_key);
     int i = 1;
     for (const Field& f : record) {
-        const ReplicaColumn* c = table_.column(f.name);
-        if (!c)
-            throw ReplicaChanged("table " + table_.server_name() + " has a new column " +
-                                 std::string(f.name) + "; pulling again");
+        const ReplicaColumn* c = u.columns[i - 1];  // add_missing_columns() refused unknown ones
         SqlValue v = stored_value(c->kind, f, blobs_[i - 1]);
         if (c->kind == ColumnKind::json && v.kind == SqlValue::Kind::null && json_nulls &&
             json_nulls->count({std::string(key->json), c->name}))

@@ -168,6 +168,7 @@ public:
 private:
     struct Upsert {
         std::vector<std::string> names;
+        std::vector<const ReplicaColumn*> columns;  // by field; empty for an untyped table
         sqlite::Statement statement;
     };
     std::optional<std::string> read_cursor();

@@ -336,6 +336,24 @@ BOOST_AUTO_TEST_CASE(names_sqlite_cannot_tell_apart_are_refused) {
     BOOST_TEST((s.column(3) == SqlValue::of_real(1.5)));
 }
 
+BOOST_AUTO_TEST_CASE(a_replica_takes_one_source) {
+    ScratchReplica scratch;
+    ReplicaSource a{"7300000000000000001", "app", 16384};
+    {
+        Replica r(scratch.path);
+        BOOST_TEST(!r.source());
+        r.claim(a);
+    }
+    Replica r(scratch.path);
+    BOOST_TEST(r.source()->describe() == a.describe());
+    r.check_source(a);
+    ReplicaSource other_cluster{"7300000000000000002", "app", 16384};
+    ReplicaSource other_database{"7300000000000000001", "app2", 16385};
+    BOOST_CHECK_THROW(r.check_source(other_cluster), Error);
+    BOOST_CHECK_THROW(r.check_source(other_database), Error);
+    BOOST_CHECK_THROW(r.claim(other_cluster), Error);
+}
+
 BOOST_AUTO_TEST_CASE(a_resync_keeps_the_users_index_trigger_and_view) {
     ScratchReplica scratch;
     DeltaPageParser parser;
