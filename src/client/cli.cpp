@@ -326,10 +326,20 @@ int run_diff(const CommandLine& cl) {
     {
         ReplicaComparison comparison(replica, info.replica);
         DeltaPageParser parser;
+        bool has_json = std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
+                                    [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
         try {
-            pqxx::read_transaction tx(server.connection());
+            // One snapshot for the pages and the JSON-null look-ups.
+            pqxx::transaction<pqxx::isolation_level::repeatable_read,
+                              pqxx::readwrite_policy::read_only>
+                tx(server.connection());
             DeltaStream stream(tx, function, info, request);
-            while (auto document = stream.next()) comparison.compare(parser.parse(*document));
+            while (auto document = stream.next()) {
+                const DeltaPage& page = parser.parse(*document);
+                JsonNulls nulls;
+                if (has_json) nulls = json_nulls(tx, info, page);
+                comparison.compare(page, has_json ? &nulls : nullptr);
+            }
             tx.commit();
         } catch (...) {
             rethrow_server_error(info.display_name);

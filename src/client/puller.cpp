@@ -209,43 +209,6 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
     return true;
 }
 
-JsonNulls Puller::json_nulls(pqxx::transaction_base& tx, const TableInfo& info,
-                             const DeltaPage& page) {
-    // A record renders JSON null and SQL NULL alike; ask the server, on the same snapshot, which
-    // of the rows with a null in a json column hold JSON null there.
-    std::vector<const ReplicaColumn*> json_columns;
-    for (const ReplicaColumn& c : info.replica.columns)
-        if (c.kind == ColumnKind::json) json_columns.push_back(&c);
-    std::string keys;
-    for (const auto& bucket : {page.created(), page.updated()})
-        for (const Record& r : bucket) {
-            const Field* key = r.find(info.replica.primary_key);
-            if (!key) continue;
-            bool null = false;
-            for (const ReplicaColumn* c : json_columns)
-                if (const Field* f = r.find(c->name); f && f->value.kind == SqlValue::Kind::null)
-                    null = true;
-            if (null) keys += (keys.empty() ? "" : ",") + std::string(key->json);
-        }
-    JsonNulls out;
-    if (keys.empty()) return out;
-    pqxx::connection_base& conn = tx.conn();
-    std::string k = conn.quote_name(info.replica.primary_key);
-    std::string sql = "SELECT pg_catalog.to_json(r." + k + ")::text";
-    for (const ReplicaColumn* c : json_columns)
-        sql += ", r." + conn.quote_name(c->name) + " IS NOT NULL";
-    sql += " FROM " + conn.quote_name(info.schema) + "." + conn.quote_name(info.relname) +
-           " r WHERE r." + k + " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT "
-           "pg_catalog.json_array_elements_text($1::pg_catalog.json))::" +
-           info.key_type + "[])";
-    pqxx::result rows = tx.exec_params(sql, "[" + keys + "]");
-    for (const auto& row : rows)
-        for (std::size_t i = 0; i < json_columns.size(); ++i)
-            if (row[static_cast<int>(i + 1)].as<bool>())
-                out.emplace(row[0].as<std::string>(), json_columns[i]->name);
-    return out;
-}
-
 PullReport Puller::pull_once(const TableInfo& known) {
     PullReport report;
     report.table = known.replica.name;

@@ -92,7 +92,6 @@ private:
     std::set<std::string> take_notifications();
     // Refreshes every resolved table by oid (names change with a rename; wake-ups carry them).
     void refresh_tables();
-    JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page);
 
     std::string dsn_;
     Replica& replica_;

@@ -50,7 +50,7 @@ void ReplicaComparison::note(const std::string& example) {
     if (summary_.examples.size() < 3) summary_.examples.push_back(example);
 }
 
-void ReplicaComparison::compare(const DeltaPage& page) {
+void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nulls) {
     for (const Record& record : page.created()) {
         ++summary_.server_rows;
         const Field* key = record.find(table_.primary_key);
@@ -100,7 +100,14 @@ void ReplicaComparison::compare(const DeltaPage& page) {
             const Field* f = record.find(names[i]);
             SqlValue actual = lookup.column(static_cast<int>(i));
             std::string why;
-            if (const ReplicaColumn* c = table_.column(names[i])) {
+            const ReplicaColumn* c = table_.column(names[i]);
+            if (c && c->kind == ColumnKind::json && json_nulls && f->value.kind == SqlValue::Kind::null) {
+                bool json_null = json_nulls->count({std::string(key->json), c->name}) > 0;
+                SqlValue want = json_null ? SqlValue::of_text("null") : SqlValue::null_value();
+                if (actual != want)
+                    difference = names[i] + " is " + client::describe(actual) + " in the replica, " +
+                                 (json_null ? "JSON null" : "SQL NULL") + " on the server";
+            } else if (c) {
                 if (!same_as_server(c->kind, actual, *f, why)) difference = names[i] + " is " + why;
             } else if (actual != f->value) {
                 difference = names[i] + " is " + client::describe(actual) + " in the replica, " +

@@ -31,8 +31,9 @@ public:
     ReplicaComparison(const ReplicaComparison&) = delete;
     ReplicaComparison& operator=(const ReplicaComparison&) = delete;
 
-    // One page of the server's full snapshot.
-    void compare(const DeltaPage& page);
+    // One page of the server's full snapshot. json_nulls (server.hpp) tells JSON null from SQL
+    // NULL in json columns; without it either is taken for the server's null.
+    void compare(const DeltaPage& page, const JsonNulls* json_nulls = nullptr);
     DiffSummary finish();
 
 private:

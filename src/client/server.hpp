@@ -81,6 +81,11 @@ struct DeltaRequest {
     std::optional<int> page_size;
 };
 
+// Which null values of the page's json/jsonb columns are JSON null rather than SQL NULL (a record
+// renders both as null): one query, on the transaction's snapshot (REPEATABLE READ: the pages'),
+// only when the page has such nulls.
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page);
+
 // The documents of one delta_since() call, read inside the caller's transaction.
 class DeltaStream {
 public:

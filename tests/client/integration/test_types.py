@@ -189,10 +189,12 @@ with database("types") as (dsn, conn):
     check(db.execute("SELECT json_extract(jb, '$.b') FROM types WHERE id = 5").fetchone()[0] == 1, "json1")
 
     # diff judges the replica by the server's rendering: a float stored as INTEGER, a lost sign,
-    # a numeric rounded to a double, a bytea as text are all differences.
+    # a numeric rounded to a double, a bytea as text, SQL NULL for JSON null and the other way
+    # round are all differences.
     for column, value, ident in (("f8", "CAST(1 AS INTEGER)", 1), ("f8", "0.0", 2),
                                  ("n40", "12345678901234567890.123456789012345678", 1),
-                                 ("b", "'\\x00ff10'", 1), ("jb", "'{}'", 1)):
+                                 ("b", "'\\x00ff10'", 1), ("jb", "'{}'", 1),
+                                 ("j", "NULL", 2), ("j", "'null'", 3)):
         db.execute("UPDATE types SET %s = %s WHERE id = %d" % (column, value, ident))
         db.commit()
         p = run(["diff", "types", "--replica", replica], dsn, check_rc=1)
