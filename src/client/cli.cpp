@@ -158,8 +158,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     if (cl.command == "pull" && cl.has("poll-interval") && !cl.has("watch"))
         throw UsageError("pull: --poll-interval only makes sense with --watch");
     if (auto replica = cl.value("replica"); replica && (replica->empty() || *replica == ":memory:"))
-        throw UsageError(cl.command + ": --replica needs a file (an in-memory database keeps "
-                                      "nothing), not '" + *replica + "'");
+        throw UsageError(cl.command +
+                         ": --replica needs a file (an in-memory database keeps "
+                         "nothing), not '" +
+                         *replica + "'");
     for (const std::string& t : cl.tables)
         if (cl.command != "help" && t.empty()) throw UsageError(cl.command + ": empty table name");
     if (cl.command == "help" && !cl.tables.empty() && cl.tables[0] != "help" &&
@@ -326,8 +328,9 @@ int run_diff(const CommandLine& cl) {
     {
         ReplicaComparison comparison(replica, info.replica);
         DeltaPageParser parser;
-        bool has_json = std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
-                                    [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
+        bool has_json =
+            std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
+                        [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
         try {
             // One snapshot for the pages and the JSON-null look-ups.
             pqxx::transaction<pqxx::isolation_level::repeatable_read,

@@ -127,7 +127,8 @@ std::string generated_column_definition(const ReplicaColumn& column) {
     return sqlite::quote_identifier(generated_column_name(column)) +
            " REAL GENERATED ALWAYS AS (CASE " + q +
            " WHEN 'NaN' THEN 'NaN' WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN -9e999 "
-           "ELSE CAST(" + q + " AS REAL) END) VIRTUAL";
+           "ELSE CAST(" +
+           q + " AS REAL) END) VIRTUAL";
 }
 
 bool decode_bytea(std::string_view text, std::string& out) {
@@ -167,7 +168,8 @@ SqlValue stored_value(ColumnKind kind, const Field& field, std::string& scratch)
             if (type == JsonType::string && special_number(field.value.text, special))
                 return special;
             double d = 0;
-            if (type != JsonType::number || !parse_double(field.json, d)) not_of_kind(field, "a number");
+            if (type != JsonType::number || !parse_double(field.json, d))
+                not_of_kind(field, "a number");
             return SqlValue::of_real(d);
         }
         case ColumnKind::decimal_text:

@@ -7,10 +7,11 @@
 //   numeric(p,0), p <= 18               INTEGER         INTEGER
 //   numeric(p,s), p <= 15               REAL            REAL: every value of 15 digits or fewer is
 //                                                       one double exactly, order kept
-//   numeric (unconstrained, p > 15)     TEXT            TEXT: the server's digits, exact (SQLite has
-//                                                       no exact decimal type: see README), and a
-//                                                       generated column "<name>:real" holding the
-//                                                       nearest double, for comparisons and order
+//   numeric (unconstrained, p > 15)     TEXT            TEXT: the server's digits, exact (SQLite
+//                                                       has no exact decimal type: see README),
+//                                                       and a generated column "<name>:real"
+//                                                       holding the nearest double, for
+//                                                       comparisons and order
 //   real, double precision              (none)          REAL, always (1.0 stays REAL, -0 stays -0:
 //                                                       a column without affinity keeps both)
 //   NaN of any numeric type             -               TEXT 'NaN' (sorts after every number, as

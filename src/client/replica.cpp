@@ -36,8 +36,7 @@ std::string quote_pg(std::string_view name) {
     return quote_identifier(name);
 }
 
-const char* const own_tables[] = {"_delta_sync_state", "_delta_sync_source",
-                                  "_delta_sync_rebuild"};
+const char* const own_tables[] = {"_delta_sync_state", "_delta_sync_source", "_delta_sync_rebuild"};
 
 }  // namespace
 
@@ -72,8 +71,7 @@ SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string&
         bool number = c->kind == ColumnKind::integer || c->kind == ColumnKind::floating ||
                       c->kind == ColumnKind::decimal_real || c->kind == ColumnKind::decimal_text;
         if (c->kind == ColumnKind::boolean) {
-            if (key == "true" || key == "false")
-                return SqlValue::of_integer(key == "true" ? 1 : 0);
+            if (key == "true" || key == "false") return SqlValue::of_integer(key == "true" ? 1 : 0);
         } else if (number && !canonical_decimal(key).empty()) {
             Field f{"", value_of_json_number(key), key};
             return stored_value(c->kind, f, scratch);
@@ -168,7 +166,8 @@ std::vector<std::string> Replica::columns(std::string_view table) {
 
 std::optional<ReplicaSource> Replica::source() {
     if (!has_table("_delta_sync_source")) return std::nullopt;
-    Statement s(db_, "SELECT system_identifier, database_name, database_oid FROM _delta_sync_source");
+    Statement s(db_,
+                "SELECT system_identifier, database_name, database_oid FROM _delta_sync_source");
     if (!s.step()) return std::nullopt;
     return ReplicaSource{s.column_text(0), s.column_text(1),
                          static_cast<std::uint32_t>(s.column_int(2))};
@@ -179,8 +178,8 @@ void Replica::check_source(const ReplicaSource& server) {
     if (!mine) return;
     if (mine->system_identifier != server.system_identifier ||
         mine->database_oid != server.database_oid || mine->database != server.database)
-        throw Error("replica " + db_.path() + " is a copy of " + mine->describe() +
-                    ", not of " + server.describe() + "; refusing to mix them (use another file)");
+        throw Error("replica " + db_.path() + " is a copy of " + mine->describe() + ", not of " +
+                    server.describe() + "; refusing to mix them (use another file)");
 }
 
 std::optional<std::string> Replica::find(const ReplicaTable& table) {
@@ -323,8 +322,8 @@ bool TableUpdate::conforms(const std::string& name) {
     s.bind(1, SqlValue::of_text(name));
     std::size_t i = 0;
     for (; s.step(); ++i)
-        if (i >= want.size() ||
-            want[i] != std::make_tuple(s.column_text(0), fold(s.column_text(1)), s.column_int(2) != 0))
+        if (i >= want.size() || want[i] != std::make_tuple(s.column_text(0), fold(s.column_text(1)),
+                                                           s.column_int(2) != 0))
             return false;
     return i == want.size();
 }
@@ -396,8 +395,8 @@ void TableUpdate::add_missing_columns(const Record& record) {
         if (!table_.columns.empty() && !c)
             throw ReplicaChanged("table " + table_.server_name() + " has a new column " + name +
                                  "; pulling again");
-        std::string type = c && *declared_type(c->kind) ? std::string(" ") + declared_type(c->kind)
-                                                         : "";
+        std::string type =
+            c && *declared_type(c->kind) ? std::string(" ") + declared_type(c->kind) : "";
         // Without a declared type a column has no affinity: each value keeps its storage class.
         db_.exec("ALTER TABLE " + quote_identifier(target()) + " ADD COLUMN " +
                  quote_identifier(name) + type);
@@ -518,8 +517,8 @@ void TableUpdate::swap_in_rebuilt_table() {
             std::string why = err ? err : "unknown error";
             sqlite3_free(err);
             throw Error("replica " + db_.path() + ": the " + what + " on " + table_.name +
-                        " cannot be kept through a resync of " + table_.server_name() + " (" +
-                        why + "); drop it and pull again");
+                        " cannot be kept through a resync of " + table_.server_name() + " (" + why +
+                        "); drop it and pull again");
         }
     }
 }

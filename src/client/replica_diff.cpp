@@ -57,7 +57,8 @@ void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nul
         if (!key)
             throw Error("the server sent a record without its primary key " + table_.primary_key);
         const ReplicaColumn* key_column = table_.column(table_.primary_key);
-        SqlValue key_value = key_column ? stored_value(key_column->kind, *key, scratch_) : key->value;
+        SqlValue key_value =
+            key_column ? stored_value(key_column->kind, *key, scratch_) : key->value;
         seen_.bind(1, key_value);
         seen_.run();
         std::string key_text = table_.primary_key + " " + client::describe(key_value);
@@ -101,12 +102,14 @@ void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nul
             SqlValue actual = lookup.column(static_cast<int>(i));
             std::string why;
             const ReplicaColumn* c = table_.column(names[i]);
-            if (c && c->kind == ColumnKind::json && json_nulls && f->value.kind == SqlValue::Kind::null) {
+            if (c && c->kind == ColumnKind::json && json_nulls &&
+                f->value.kind == SqlValue::Kind::null) {
                 bool json_null = json_nulls->count({std::string(key->json), c->name}) > 0;
                 SqlValue want = json_null ? SqlValue::of_text("null") : SqlValue::null_value();
                 if (actual != want)
-                    difference = names[i] + " is " + client::describe(actual) + " in the replica, " +
-                                 (json_null ? "JSON null" : "SQL NULL") + " on the server";
+                    difference = names[i] + " is " + client::describe(actual) +
+                                 " in the replica, " + (json_null ? "JSON null" : "SQL NULL") +
+                                 " on the server";
             } else if (c) {
                 if (!same_as_server(c->kind, actual, *f, why)) difference = names[i] + " is " + why;
             } else if (actual != f->value) {

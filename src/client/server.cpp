@@ -70,26 +70,26 @@ namespace {
 
 // The table whose oid is `oid`, with its key and columns.
 std::string describe_sql(const std::string& oid) {
-    return
-    "SELECT c.oid, c.oid::pg_catalog.regclass::text, n.nspname, c.relname, c.reltuples, "
-    "a.attname, t.typcategory, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
-    "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ca.attname, "
-    "        pg_catalog.format_type(ca.atttypid, ca.atttypmod), bt.typname, "
-    "        CASE WHEN ct.typtype = 'd' THEN ct.typtypmod ELSE ca.atttypmod END) "
-    "        ORDER BY ca.attnum) "
-    "   FROM pg_catalog.pg_attribute ca "
-    "   JOIN pg_catalog.pg_type ct ON ct.oid = ca.atttypid "
-    "   JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ct.typtype = 'd' "
-    "        THEN ct.typbasetype ELSE ct.oid END "
-    "  WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND NOT ca.attisdropped "
-    "    AND ca.attname OPERATOR(pg_catalog.<>) ALL "
-    "        ('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[]))::text "
-    "FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
-    "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
-    "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-    "WHERE c.oid = " + oid;
+    return "SELECT c.oid, c.oid::pg_catalog.regclass::text, n.nspname, c.relname, c.reltuples, "
+           "a.attname, t.typcategory, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+           "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ca.attname, "
+           "        pg_catalog.format_type(ca.atttypid, ca.atttypmod), bt.typname, "
+           "        CASE WHEN ct.typtype = 'd' THEN ct.typtypmod ELSE ca.atttypmod END) "
+           "        ORDER BY ca.attnum) "
+           "   FROM pg_catalog.pg_attribute ca "
+           "   JOIN pg_catalog.pg_type ct ON ct.oid = ca.atttypid "
+           "   JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ct.typtype = 'd' "
+           "        THEN ct.typbasetype ELSE ct.oid END "
+           "  WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND NOT ca.attisdropped "
+           "    AND ca.attname OPERATOR(pg_catalog.<>) ALL "
+           "        ('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[]))::text "
+           "FROM pg_catalog.pg_class c "
+           "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+           "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+           "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+           "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+           "WHERE c.oid = " +
+           oid;
 }
 
 TableInfo table_info(const pqxx::row& row) {
@@ -168,7 +168,8 @@ ReplicaSource Server::source() {
     try {
         pqxx::read_transaction tx(*connection_);
         pqxx::result r = tx.exec(
-            "SELECT s.system_identifier::text, d.datname, d.oid FROM pg_catalog.pg_control_system() s, "
+            "SELECT s.system_identifier::text, d.datname, d.oid FROM "
+            "pg_catalog.pg_control_system() s, "
             "pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()");
         tx.commit();
         return ReplicaSource{r.at(0)[0].as<std::string>(), r.at(0)[1].as<std::string>(),
@@ -217,8 +218,8 @@ bool Server::untrack(std::string_view table) {
     try {
         pqxx::work tx(*connection_);
         std::string rel = tx.quote(std::string(table)) + "::pg_catalog.regclass";
-        pqxx::result r = tx.exec("SELECT EXISTS (SELECT FROM delta_sync.tracked t WHERE t.relid = " +
-                                 rel + ")");
+        pqxx::result r =
+            tx.exec("SELECT EXISTS (SELECT FROM delta_sync.tracked t WHERE t.relid = " + rel + ")");
         bool tracked = r.at(0)[0].as<bool>();
         if (tracked) tx.exec("SELECT delta_sync.untrack(" + rel + ")");
         tx.commit();
@@ -271,7 +272,8 @@ JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const De
     for (const ReplicaColumn* c : json_columns)
         sql += ", r." + conn.quote_name(c->name) + " IS NOT NULL";
     sql += " FROM " + conn.quote_name(info.schema) + "." + conn.quote_name(info.relname) +
-           " r WHERE r." + k + " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT "
+           " r WHERE r." + k +
+           " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT "
            "pg_catalog.json_array_elements_text($1::pg_catalog.json))::" +
            info.key_type + "[])";
     pqxx::result rows = tx.exec_params(sql, "[" + keys + "]");

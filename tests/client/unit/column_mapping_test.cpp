@@ -21,10 +21,12 @@ struct Row {
     DeltaPageParser parser;
     Record record;
     explicit Row(const std::string& fields)
-        : record(parser
-                     .parse(R"({"created":[{)" + fields +
-                            R"(}],"updated":[],"deleted":[],"serverVersion":"v","fullResyncRequired":false})")
-                     .created()[0]) {}
+        : record(
+              parser
+                  .parse(
+                      R"({"created":[{)" + fields +
+                      R"(}],"updated":[],"deleted":[],"serverVersion":"v","fullResyncRequired":false})")
+                  .created()[0]) {}
     SqlValue stored(ColumnKind kind, const char* name) {
         return stored_value(kind, *record.find(name), scratch);
     }
@@ -55,7 +57,8 @@ BOOST_AUTO_TEST_CASE(kinds_follow_the_server_type) {
 }
 
 BOOST_AUTO_TEST_CASE(floats_are_always_real) {
-    Row r(R"("one":1,"negzero":-0,"sum":0.30000000000000004,"nan":"NaN","inf":"Infinity","ninf":"-Infinity")");
+    Row r(
+        R"("one":1,"negzero":-0,"sum":0.30000000000000004,"nan":"NaN","inf":"Infinity","ninf":"-Infinity")");
     BOOST_TEST((r.stored(ColumnKind::floating, "one") == SqlValue::of_real(1.0)));
     SqlValue z = r.stored(ColumnKind::floating, "negzero");
     BOOST_TEST((z.kind == Kind::real && z.real == 0 && std::signbit(z.real)));
@@ -66,7 +69,8 @@ BOOST_AUTO_TEST_CASE(floats_are_always_real) {
 }
 
 BOOST_AUTO_TEST_CASE(numbers_keep_every_digit) {
-    Row r(R"("big":9007199254740993,"wide":12345678901234567890.12345678901234567890,"narrow":1.5000,"nan":"NaN")");
+    Row r(
+        R"("big":9007199254740993,"wide":12345678901234567890.12345678901234567890,"narrow":1.5000,"nan":"NaN")");
     BOOST_TEST((r.stored(ColumnKind::integer, "big") == SqlValue::of_integer(9007199254740993)));
     BOOST_TEST((r.stored(ColumnKind::decimal_text, "wide") ==
                 SqlValue::of_text("12345678901234567890.12345678901234567890")));
@@ -81,7 +85,8 @@ BOOST_AUTO_TEST_CASE(json_keeps_its_text_and_bytea_its_bytes) {
     BOOST_TEST((r.stored(ColumnKind::json, "o") == SqlValue::of_text("{}")));
     BOOST_TEST((r.stored(ColumnKind::json, "n").kind == Kind::null));
     BOOST_TEST((r.stored(ColumnKind::text, "s") == SqlValue::of_text("{}")));
-    BOOST_TEST((r.stored(ColumnKind::bytes, "b") == SqlValue::of_blob(std::string("\0\xff\x10", 3))));
+    BOOST_TEST(
+        (r.stored(ColumnKind::bytes, "b") == SqlValue::of_blob(std::string("\0\xff\x10", 3))));
     SqlValue empty = r.stored(ColumnKind::bytes, "e");
     BOOST_TEST((empty.kind == Kind::blob && empty.text.empty()));
     BOOST_CHECK_THROW(r.stored(ColumnKind::bytes, "bad"), Error);
@@ -95,8 +100,10 @@ BOOST_AUTO_TEST_CASE(diff_judges_by_the_servers_rendering) {
     BOOST_TEST(!same_as_server(ColumnKind::floating, SqlValue::of_real(0.0), r.field("z"), why));
     BOOST_TEST(same_as_server(ColumnKind::floating, SqlValue::of_real(-0.0), r.field("z"), why));
     BOOST_TEST(same_as_server(ColumnKind::decimal_real, SqlValue::of_real(1.5), r.field("n"), why));
-    BOOST_TEST(!same_as_server(ColumnKind::decimal_text, SqlValue::of_text("12.5"), r.field("w"), why));
-    BOOST_TEST(!same_as_server(ColumnKind::decimal_text, SqlValue::of_real(12.5), r.field("w"), why));
+    BOOST_TEST(
+        !same_as_server(ColumnKind::decimal_text, SqlValue::of_text("12.5"), r.field("w"), why));
+    BOOST_TEST(
+        !same_as_server(ColumnKind::decimal_text, SqlValue::of_real(12.5), r.field("w"), why));
     BOOST_TEST(same_as_server(ColumnKind::bytes, SqlValue::of_blob(std::string("\0\xff", 2)),
                               r.field("b"), why));
     BOOST_TEST(!same_as_server(ColumnKind::bytes, SqlValue::of_text("\\x00ff"), r.field("b"), why));

@@ -311,7 +311,8 @@ BOOST_AUTO_TEST_CASE(names_sqlite_cannot_tell_apart_are_refused) {
     r.place(items);
     TableUpdate u(r, items);
     u.start_rebuild();
-    u.apply(parser.parse(doc(R"({"id":1,"name":"a","price":1.50000000000000000000,"f":1})", "", "")));
+    u.apply(
+        parser.parse(doc(R"({"id":1,"name":"a","price":1.50000000000000000000,"f":1})", "", "")));
     u.commit("v1");
 
     ReplicaTable other = typed("Items", 200);  // another server table, same folded name
@@ -328,7 +329,8 @@ BOOST_AUTO_TEST_CASE(names_sqlite_cannot_tell_apart_are_refused) {
     ReplicaTable own = typed("_delta_sync_state", 500);
     BOOST_CHECK_THROW(r.place(own), Error);
 
-    sqlite::Statement s(r.database(), "SELECT typeof(price), price, typeof(f), \"price:real\" FROM items");
+    sqlite::Statement s(r.database(),
+                        "SELECT typeof(price), price, typeof(f), \"price:real\" FROM items");
     BOOST_REQUIRE(s.step());
     BOOST_TEST(s.column_text(0) == "text");
     BOOST_TEST(s.column_text(1) == "1.50000000000000000000");
@@ -371,9 +373,10 @@ BOOST_AUTO_TEST_CASE(a_resync_keeps_the_users_index_trigger_and_view) {
         "VALUES (NEW.id); END");
     auto objects = [&] {
         std::vector<std::string> out;
-        sqlite::Statement s(r.database(),
-                            "SELECT name FROM sqlite_schema WHERE name IN ('by_name', 'named', 't') "
-                            "ORDER BY 1");
+        sqlite::Statement s(
+            r.database(),
+            "SELECT name FROM sqlite_schema WHERE name IN ('by_name', 'named', 't') "
+            "ORDER BY 1");
         while (s.step()) out.push_back(s.column_text(0));
         return out;
     };
