@@ -197,6 +197,22 @@ std::optional<std::string> Replica::find(const ReplicaTable& table) {
     return std::nullopt;
 }
 
+void Replica::check_name_free(const ReplicaTable& table) {
+    // Any object of that name but the replica's own table of that exact name is the user's.
+    Statement s(db_,
+                "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE "
+                "AND type IN ('table', 'view', 'index')");
+    s.bind(1, SqlValue::of_text(table.name));
+    while (s.step()) {
+        if (s.column_text(0) == "table" && s.column_text(1) == table.name && state(table.name))
+            continue;
+        throw Error("replica " + db_.path() + " already has a " + s.column_text(0) + " \"" +
+                    s.column_text(1) + "\" that is not a copy of a server table: table " +
+                    table.server_name() +
+                    " cannot be stored there (rename it, or use another replica file)");
+    }
+}
+
 void Replica::place(ReplicaTable& table) {
     // Columns first: SQLite would take "Name" and "name" for one column.
     std::vector<std::string> names;
@@ -233,15 +249,7 @@ void Replica::place(ReplicaTable& table) {
                                  : quote_pg(s.server_schema) + "." + quote_pg(s.server_table)) +
                             " (use another replica file, or drop \"" + s.table_name +
                             "\" from this one if that table is gone)");
-        Statement s(db_,
-                    "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE "
-                    "AND type IN ('table', 'view', 'index')");
-        s.bind(1, SqlValue::of_text(table.name));
-        if (s.step())
-            throw Error("replica " + db_.path() + " already has a " + s.column_text(0) + " \"" +
-                        s.column_text(1) + "\" that is not a copy of a server table: table " +
-                        table.server_name() +
-                        " cannot be stored there (rename it, or use another replica file)");
+        check_name_free(table);
     }
     for (const ReplicaTable& p : placed_)
         if (fold(p.name) == fold(table.name) && p.server_oid != table.server_oid)
@@ -353,6 +361,8 @@ void TableUpdate::lock() {
     db_.exec("BEGIN IMMEDIATE");
     locked_ = true;
     try {
+        // Under the lock: nobody created a table of that name since it was placed.
+        replica_.check_name_free(table_);
         if (read_cursor() != cursor_)
             throw ReplicaChanged("replica table " + table_.name +
                                  " was updated by another pull meanwhile");

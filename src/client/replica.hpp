@@ -119,6 +119,8 @@ public:
     // a name taken by an object of the user's, or that SQLite could not tell from the name of
     // another replica table, and columns SQLite could not tell apart. Writes nothing.
     void place(ReplicaTable& table);
+    // Refuses a table, view or index of the user's under table.name (in any case).
+    void check_name_free(const ReplicaTable& table);
     // Makes the file a replica (WAL, its own tables) of server, recording it. The first write.
     void claim(const ReplicaSource& server);
     // The replica's own tables, created or brought up to date (every write path calls it).

@@ -338,6 +338,20 @@ BOOST_AUTO_TEST_CASE(names_sqlite_cannot_tell_apart_are_refused) {
     BOOST_TEST((s.column(3) == SqlValue::of_real(1.5)));
 }
 
+BOOST_AUTO_TEST_CASE(a_users_table_created_after_the_checks_is_not_dropped) {
+    ScratchReplica scratch;
+    DeltaPageParser parser;
+    Replica r(scratch.path);
+    ReplicaTable items = typed();
+    r.place(items);
+    TableUpdate u(r, items);
+    r.database().exec("CREATE TABLE items (mine TEXT); INSERT INTO items VALUES ('keep')");
+    BOOST_CHECK_THROW(u.start_rebuild(), Error);
+    sqlite::Statement s(r.database(), "SELECT mine FROM items");
+    BOOST_REQUIRE(s.step());
+    BOOST_TEST(s.column_text(0) == "keep");
+}
+
 BOOST_AUTO_TEST_CASE(a_replica_takes_one_source) {
     ScratchReplica scratch;
     ReplicaSource a{"7300000000000000001", "app", 16384};
