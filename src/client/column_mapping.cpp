@@ -157,6 +157,13 @@ SqlValue stored_value(ColumnKind kind, const Field& field, std::string& scratch)
         case ColumnKind::integer:
             if (type == JsonType::string && special_number(field.value.text, special))
                 return special;
+            if (type == JsonType::string) {  // oid renders as a string
+                std::int64_t v = 0;
+                std::string_view t = field.value.text;
+                auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+                if (r.ec == std::errc() && r.ptr == t.data() + t.size() && !t.empty())
+                    return SqlValue::of_integer(v);
+            }
             if (type != JsonType::number || field.value.kind != SqlValue::Kind::integer)
                 not_of_kind(field, "an integer");
             return field.value;
@@ -206,6 +213,8 @@ bool same_as_server(ColumnKind kind, const SqlValue& replica, const Field& serve
         // NaN, Infinity, -Infinity of a number column.
         std::string_view s = server.value.text;
         bool same = (s == "NaN" && replica == SqlValue::of_text("NaN")) ||
+                    (kind == ColumnKind::integer && replica.kind == SqlValue::Kind::integer &&
+                     std::to_string(replica.integer) == s) ||
                     (kind == ColumnKind::decimal_text && replica == SqlValue::of_text(s)) ||
                     (replica.kind == SqlValue::Kind::real && std::isinf(replica.real) &&
                      s == (replica.real < 0 ? "-Infinity" : "Infinity"));
