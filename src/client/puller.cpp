@@ -209,13 +209,31 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
     return true;
 }
 
-PullReport Puller::pull_once(const TableInfo& known) {
+namespace {
+
+// Whether a table keeps its shape: the same SQLite name, key and columns of the same types.
+bool same_shape(const ReplicaTable& a, const ReplicaTable& b) {
+    if (a.name != b.name || a.primary_key != b.primary_key || a.columns.size() != b.columns.size())
+        return false;
+    for (std::size_t i = 0; i < a.columns.size(); ++i)
+        if (a.columns[i].name != b.columns[i].name ||
+            a.columns[i].server_type != b.columns[i].server_type ||
+            a.columns[i].kind != b.columns[i].kind)
+            return false;
+    return true;
+}
+
+}  // namespace
+
+PullReport Puller::pull_once(const TableInfo& resolved) {
+    const TableInfo known = resolved;  // tables_ is refreshed below
     PullReport report;
     report.table = known.replica.name;
     Server& srv = server();
     const std::string function = srv.delta_function();  // looked up outside the transaction
+    // The cursor is read before the server's snapshot is taken, so it is never newer than it.
+    TableUpdate update(replica_, known.replica);
     std::string version;
-    std::optional<TableUpdate> update;
     try {
         // One snapshot for the table's columns, the JSON-null look-ups and every page.
         pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>
@@ -225,28 +243,28 @@ PullReport Puller::pull_once(const TableInfo& known) {
         replica_.place(fresh->replica);  // the name it has, even after a rename
         for (auto& t : tables_)
             if (t.second.oid == fresh->oid) t.second = *fresh;
+        if (!same_shape(fresh->replica, known.replica))
+            throw ReplicaChanged("table " + fresh->display_name + " changed; pulling again");
         const TableInfo& info = *fresh;
-        report.table = info.replica.name;
-        update.emplace(replica_, info.replica);
         DeltaRequest request;
         request.page_size = options_.page_size;
-        request.since = update->cursor();
+        request.since = update.cursor();
         if (!request.since) report.full_sync = true;
-        report.columns_changed = update->columns_changed();
-        if (!apply_stream(tx, function, info, *update, request, report, version)) {
+        report.columns_changed = update.columns_changed();
+        if (!apply_stream(tx, function, info, update, request, report, version)) {
             // The cursor is too old (or from elsewhere): rebuild from a full snapshot, in the
             // same SQLite transaction, so readers go straight from the old table to the new.
             report.full_sync = report.resync_required = true;
             report.counts = {};
             report.pages = 0;
             request.since.reset();
-            apply_stream(tx, function, info, *update, request, report, version);
+            apply_stream(tx, function, info, update, request, report, version);
         }
         tx.commit();
     } catch (...) {
         rethrow_server_error(known.display_name);
     }
-    update->commit(version);
+    update.commit(version);
     return report;
 }
 
