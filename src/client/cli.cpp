@@ -62,6 +62,9 @@ const char* const connection_help =
     "Connection: --dsn DSN (a libpq connection string or postgresql:// URL), else DATABASE_URL,\n"
     "else libpq's PG* variables (PGHOST, PGPORT, PGUSER, PGDATABASE, ...).\n";
 
+// The client follows the extension's version.
+const char* const version = "1.2";
+
 const char* const exit_help =
     "Exit status: 0 done, 1 replica differs (diff), 2 failure (one line on stderr),\n"
     "130 interrupted.\n";
@@ -97,6 +100,11 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     if (args[0] == "--help" || args[0] == "-h") {
         cl.command = "help";
         cl.help = true;
+        return cl;
+    }
+    if (args[0] == "--version") {
+        if (args.size() > 1) throw UsageError("--version takes no argument");
+        cl.command = "version";
         return cl;
     }
     cl.command = args[0];
@@ -149,6 +157,17 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
         if (!cl.has(r)) throw UsageError(cl.command + ": --" + std::string(r) + " is required");
     if (cl.command == "pull" && cl.has("poll-interval") && !cl.has("watch"))
         throw UsageError("pull: --poll-interval only makes sense with --watch");
+    if (auto replica = cl.value("replica"); replica && (replica->empty() || *replica == ":memory:"))
+        throw UsageError(cl.command +
+                         ": --replica needs a file (an in-memory database keeps "
+                         "nothing), not '" +
+                         *replica + "'");
+    for (const std::string& t : cl.tables)
+        if (cl.command != "help" && t.empty()) throw UsageError(cl.command + ": empty table name");
+    if (cl.command == "help" && !cl.tables.empty() && cl.tables[0] != "help" &&
+        std::none_of(commands().begin(), commands().end(),
+                     [&](const CommandSpec& c) { return cl.tables[0] == c.name; }))
+        throw UsageError("help: unknown command '" + cl.tables[0] + "' (try delta-sync --help)");
     return cl;
 }
 
@@ -208,7 +227,8 @@ std::string help_text(const std::string& command) {
            "  diff TABLE --replica FILE.db                compare the replica with the server\n"
            "  track TABLE [--max-changes N]               start tracking a table\n"
            "  untrack TABLE                               stop tracking a table\n"
-           "  status [TABLE...] [--replica FILE.db]       tracked tables and sync times\n\n" +
+           "  status [TABLE...] [--replica FILE.db]       tracked tables and sync times\n"
+           "  --version                                   the program's version\n\n" +
            std::string(connection_help) + exit_help;
 }
 
@@ -217,7 +237,9 @@ namespace {
 void print_report(const PullReport& r) {
     if (r.full_sync)
         std::printf("%s: %s, %s rows\n", r.table.c_str(),
-                    r.resync_required ? "full resync (the server required it)" : "full sync",
+                    r.resync_required   ? "full resync (the server required it)"
+                    : r.columns_changed ? "full resync (the table's columns changed)"
+                                        : "full sync",
                     with_thousands(r.counts.created + r.counts.updated).c_str());
     else
         std::printf("%s: %s created, %s updated, %s deleted\n", r.table.c_str(),
@@ -235,9 +257,29 @@ int run_pull(const CommandLine& cl) {
     int poll = cl.integer("poll-interval", 1, 86400).value_or(30);
     if (watch) options.max_attempts = 0;
     install_stop_handlers();
-    Replica replica(*cl.value("replica"));
-    Puller puller(choose_dsn(cl.value("dsn")), replica, options);
-    for (const std::string& t : cl.tables) puller.table(t);  // every name is checked up front
+    std::string dsn = choose_dsn(cl.value("dsn"));
+    {
+        // The server and every table name first: a pull that cannot start leaves no file behind.
+        Server probe(dsn);
+        for (const std::string& t : cl.tables) probe.describe(t);
+        probe.delta_function();
+    }
+    const std::string path = *cl.value("replica");
+    bool existed = access(path.c_str(), F_OK) == 0;
+    std::optional<Replica> opened;
+    std::optional<Puller> prepared;
+    try {
+        opened.emplace(path);
+        prepared.emplace(dsn, *opened, options);
+        prepared->prepare(cl.tables);  // every check before the first write
+    } catch (...) {
+        // Refused before anything was written: a file this run created is not left behind.
+        prepared.reset();
+        opened.reset();
+        if (!existed) std::remove(path.c_str());
+        throw;
+    }
+    Puller& puller = *prepared;
     if (watch) {
         puller.watch(cl.tables, std::chrono::seconds(poll), [](const PullReport& r) {
             if (r.full_sync || r.counts.total() > 0) print_report(r);
@@ -277,6 +319,8 @@ int run_diff(const CommandLine& cl) {
     std::string path = *cl.value("replica");
     if (access(path.c_str(), F_OK) != 0) throw Error("replica " + path + " does not exist");
     Replica replica(path, Replica::Open::existing);
+    replica.check_source(server.source());
+    if (auto name = replica.find(info.replica)) info.replica.name = *name;
     DeltaRequest request;
     request.page_size = cl.integer("page-size", 1, 100000000).value_or(10000);
     const std::string& function = server.delta_function();
@@ -284,10 +328,21 @@ int run_diff(const CommandLine& cl) {
     {
         ReplicaComparison comparison(replica, info.replica);
         DeltaPageParser parser;
+        bool has_json =
+            std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
+                        [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
         try {
-            pqxx::read_transaction tx(server.connection());
+            // One snapshot for the pages and the JSON-null look-ups.
+            pqxx::transaction<pqxx::isolation_level::repeatable_read,
+                              pqxx::readwrite_policy::read_only>
+                tx(server.connection());
             DeltaStream stream(tx, function, info, request);
-            while (auto document = stream.next()) comparison.compare(parser.parse(*document));
+            while (auto document = stream.next()) {
+                const DeltaPage& page = parser.parse(*document);
+                JsonNulls nulls;
+                if (has_json) nulls = json_nulls(tx, info, page);
+                comparison.compare(page, has_json ? &nulls : nullptr);
+            }
             tx.commit();
         } catch (...) {
             rethrow_server_error(info.display_name);
@@ -307,8 +362,10 @@ int run_track(const CommandLine& cl) {
 
 int run_untrack(const CommandLine& cl) {
     Server server(choose_dsn(cl.value("dsn")));
-    server.untrack(cl.tables[0]);
-    std::printf("no longer tracking %s\n", cl.tables[0].c_str());
+    if (server.untrack(cl.tables[0]))
+        std::printf("no longer tracking %s\n", cl.tables[0].c_str());
+    else
+        std::printf("%s was not tracked; nothing to do\n", cl.tables[0].c_str());
     return exit_ok;
 }
 
@@ -327,6 +384,7 @@ int run_status(const CommandLine& cl) {
     if (auto path = cl.value("replica")) {
         if (access(path->c_str(), F_OK) != 0) throw Error("replica " + *path + " does not exist");
         replica.emplace(*path, Replica::Open::existing);
+        replica->check_source(server.source());
     }
     std::printf("%-32s %11s  %-20s%s\n", "table", "max_changes", "tracked_at",
                 replica ? "  replica_synced_at" : "");
@@ -335,7 +393,9 @@ int run_status(const CommandLine& cl) {
             continue;
         std::string synced;
         if (replica) {
-            auto state = replica->state(server.describe(t.table).replica.name);
+            ReplicaTable rt = server.describe(t.table).replica;
+            auto name = replica->find(rt);
+            auto state = replica->state(name ? *name : rt.name);
             synced = "  " + (state ? state->synced_at : std::string("never"));
         }
         std::printf("%-32s %11d  %-20s%s\n", t.table.c_str(), t.max_changes, t.tracked_at.c_str(),
@@ -350,6 +410,10 @@ int run(const std::vector<std::string>& args) {
     CommandLine cl;
     try {
         cl = parse_command_line(args);
+        if (cl.command == "version") {
+            std::printf("delta-sync %s\n", version);
+            return exit_ok;
+        }
         if (cl.help || cl.command == "help") {
             std::string topic =
                 cl.command == "help" && !cl.tables.empty() ? cl.tables[0] : cl.command;

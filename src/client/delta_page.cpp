@@ -42,20 +42,27 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-SqlValue field_value(ondemand::value v) {
+// The value by the untyped rule, and its JSON text.
+SqlValue field_value(ondemand::value v, std::string_view& json) {
     switch (v.type().value()) {
         case ondemand::json_type::null:
+            json = trim(v.raw_json_token());
             return SqlValue::null_value();
         case ondemand::json_type::boolean:
+            json = trim(v.raw_json_token());
             return SqlValue::of_integer(v.get_bool().value() ? 1 : 0);
         case ondemand::json_type::string:
+            json = trim(v.raw_json_token());
             return SqlValue::of_text(v.get_string().value());
         case ondemand::json_type::number:
-            return value_of_json_number(v.raw_json_token());
+            json = trim(v.raw_json_token());
+            return value_of_json_number(json);
         case ondemand::json_type::object:
-            return SqlValue::of_text(v.get_object().value().raw_json().value());
+            json = v.get_object().value().raw_json().value();
+            return SqlValue::of_text(json);
         case ondemand::json_type::array:
-            return SqlValue::of_text(v.get_array().value().raw_json().value());
+            json = v.get_array().value().raw_json().value();
+            return SqlValue::of_text(json);
     }
     throw Error("unexpected JSON value in a record");
 }
@@ -67,7 +74,9 @@ void DeltaPageParser::parse_records(ondemand::value bucket, std::vector<DeltaPag
         std::size_t begin = page_.fields_.size();
         for (auto field : element.get_object()) {
             std::string_view name = field.unescaped_key().value();
-            page_.fields_.push_back({name, field_value(field.value().value())});
+            std::string_view json;
+            SqlValue value = field_value(field.value().value(), json);
+            page_.fields_.push_back({name, value, json});
         }
         out.emplace_back(begin, page_.fields_.size());
     }

@@ -19,7 +19,9 @@ namespace delta_sync::client {
 
 struct Field {
     std::string_view name;
-    SqlValue value;
+    SqlValue value;  // by the untyped rule of sql_value.hpp
+    // The value's JSON text exactly as the server wrote it ("\"a\"", 1.50, {"k": null}).
+    std::string_view json{};
 };
 
 // One record: a range of the page's fields, in the order the server wrote them.

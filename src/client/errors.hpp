@@ -26,6 +26,19 @@ public:
     using Error::Error;
 };
 
+// Another connection holds the replica's write lock longer than the busy timeout: waiting more
+// (--watch retries) is the right move, and nothing was written.
+class ReplicaBusy : public Error {
+public:
+    using Error::Error;
+};
+
+// The server table a pull was following no longer exists (dropped since it was resolved).
+class TableDropped : public Error {
+public:
+    using Error::Error;
+};
+
 // SIGINT/SIGTERM arrived: the current table's SQLite transaction is rolled back.
 class Interrupted : public Error {
 public:

@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "progress.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -53,8 +54,22 @@ public:
     std::set<std::string> payloads;
 };
 
+namespace {
+
+// SQLite's wait for another writer, which a stop request cuts short (SQLite's own would sleep
+// through SIGINT for the whole busy timeout).
+extern "C" int wait_for_replica(void*, int attempts) {
+    if (stop_requested() || attempts >= 1200) return 0;  // 1200 x 50 ms: a minute
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return 1;
+}
+
+}  // namespace
+
 Puller::Puller(std::string dsn, Replica& replica, PullOptions options)
-    : dsn_(std::move(dsn)), replica_(replica), options_(options) {}
+    : dsn_(std::move(dsn)), replica_(replica), options_(options) {
+    sqlite3_busy_handler(replica_.database().handle(), wait_for_replica, nullptr);
+}
 
 // The listener unregisters itself from its connection, so it must go first.
 Puller::~Puller() {
@@ -85,7 +100,26 @@ Server& Puller::server() {
     }
     if (connected_once_) reconnected_ = true;
     connected_once_ = true;
+    if (source_) {
+        // A reconnect may reach another server (a DSN that now names another host): the file
+        // takes one source only.
+        try {
+            replica_.check_source(server_->source());
+        } catch (...) {
+            disconnect();
+            throw;
+        }
+    }
     return *server_;
+}
+
+void Puller::prepare(const std::vector<std::string>& names) {
+    for (const std::string& name : names) table(name);
+    if (!source_) {
+        ReplicaSource s = server().source();
+        replica_.claim(s);
+        source_ = s;
+    }
 }
 
 const TableInfo& Puller::table(const std::string& name) {
@@ -94,7 +128,10 @@ const TableInfo& Puller::table(const std::string& name) {
     Backoff backoff(options_.first_backoff, options_.max_backoff);
     for (int attempt = 1;; ++attempt) {
         try {
-            tables_.emplace_back(name, server().describe(name));
+            if (tables_.empty() && !source_) replica_.check_source(server().source());
+            TableInfo info = server().describe(name);
+            replica_.place(info.replica);
+            tables_.emplace_back(name, std::move(info));
             return tables_.back().second;
         } catch (const ConnectionLost& e) {
             disconnect();
@@ -106,11 +143,20 @@ const TableInfo& Puller::table(const std::string& name) {
 }
 
 PullReport Puller::pull(const std::string& name) {
-    const TableInfo& info = table(name);
+    table(name);
+    prepare({});
     Backoff backoff(options_.first_backoff, options_.max_backoff);
+    int changes = 0;
     for (int attempt = 1;; ++attempt) {
         try {
-            return pull_once(info);
+            return pull_once(table(name));
+        } catch (const ReplicaChanged& e) {
+            // Another pull moved the cursor, or the table changed shape: start over at once.
+            if (++changes > 5) throw;
+            --attempt;
+        } catch (const ReplicaBusy& e) {
+            if (stop_requested()) throw Interrupted("interrupted while waiting for the replica");
+            throw;
         } catch (const ConnectionLost& e) {
             disconnect();
             if (options_.max_attempts && attempt >= options_.max_attempts)
@@ -130,6 +176,8 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
     Progress progress(info.replica.name, full ? info.estimated_rows : -1, options_.progress);
     DeltaStream stream(tx, function, info, request);
     version.clear();
+    bool has_json = std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
+                                [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
     while (auto document = stream.next()) {
         if (stop_requested())
             throw Interrupted("interrupted; " + info.replica.name + " left as it was");
@@ -142,7 +190,14 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
         if (!version.empty() && page.server_version() != version)
             throw Error(info.display_name + ": pages of one answer carry different serverVersions");
         version = page.server_version();
-        ApplyCounts c = update.apply(page);
+        JsonNulls nulls;
+        if (has_json) nulls = json_nulls(tx, info, page);
+        // The replica's write lock, only now that there is something to write.
+        if (!update.locked()) {
+            update.lock();
+            if (full) update.start_rebuild();
+        }
+        ApplyCounts c = update.apply(page, has_json ? &nulls : nullptr);
         report.counts.created += c.created;
         report.counts.updated += c.updated;
         report.counts.deleted += c.deleted;
@@ -154,35 +209,60 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
     return true;
 }
 
-PullReport Puller::pull_once(const TableInfo& info) {
+namespace {
+
+// Whether a table keeps its shape: the same SQLite name, key and columns of the same types.
+bool same_shape(const ReplicaTable& a, const ReplicaTable& b) {
+    if (a.name != b.name || a.primary_key != b.primary_key || a.columns.size() != b.columns.size())
+        return false;
+    for (std::size_t i = 0; i < a.columns.size(); ++i)
+        if (a.columns[i].name != b.columns[i].name ||
+            a.columns[i].server_type != b.columns[i].server_type ||
+            a.columns[i].kind != b.columns[i].kind)
+            return false;
+    return true;
+}
+
+}  // namespace
+
+PullReport Puller::pull_once(const TableInfo& resolved) {
+    const TableInfo known = resolved;  // tables_ is refreshed below
     PullReport report;
-    report.table = info.replica.name;
+    report.table = known.replica.name;
     Server& srv = server();
     const std::string function = srv.delta_function();  // looked up outside the transaction
-    TableUpdate update(replica_, info.replica);
+    // The cursor is read before the server's snapshot is taken, so it is never newer than it.
+    TableUpdate update(replica_, known.replica);
     std::string version;
     try {
-        pqxx::read_transaction tx(srv.connection());
+        // One snapshot for the table's columns, the JSON-null look-ups and every page.
+        pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>
+            tx(srv.connection());
+        std::optional<TableInfo> fresh = Server::describe_oid(tx, known.oid);
+        if (!fresh) throw TableDropped("table " + known.display_name + " was dropped");
+        replica_.place(fresh->replica);  // the name it has, even after a rename
+        for (auto& t : tables_)
+            if (t.second.oid == fresh->oid) t.second = *fresh;
+        if (!same_shape(fresh->replica, known.replica))
+            throw ReplicaChanged("table " + fresh->display_name + " changed; pulling again");
+        const TableInfo& info = *fresh;
         DeltaRequest request;
         request.page_size = options_.page_size;
         request.since = update.cursor();
-        if (!request.since) {
-            report.full_sync = true;
-            update.start_rebuild();
-        }
+        if (!request.since) report.full_sync = true;
+        report.columns_changed = update.columns_changed();
         if (!apply_stream(tx, function, info, update, request, report, version)) {
             // The cursor is too old (or from elsewhere): rebuild from a full snapshot, in the
             // same SQLite transaction, so readers go straight from the old table to the new.
             report.full_sync = report.resync_required = true;
             report.counts = {};
             report.pages = 0;
-            update.start_rebuild();
             request.since.reset();
             apply_stream(tx, function, info, update, request, report, version);
         }
         tx.commit();
     } catch (...) {
-        rethrow_server_error(info.display_name);
+        rethrow_server_error(known.display_name);
     }
     update.commit(version);
     return report;
@@ -200,12 +280,32 @@ std::set<std::string> Puller::take_notifications() {
     return out;
 }
 
+void Puller::refresh_tables() {
+    for (auto& t : tables_)
+        if (auto fresh = server().describe_oid(t.second.oid)) {
+            replica_.place(fresh->replica);
+            t.second = std::move(*fresh);
+        }
+}
+
 void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseconds poll_interval,
                    const std::function<void(const PullReport&)>& on_pull) {
     listening_ = true;
     disconnect();  // reconnect with the listener in place before the first snapshot
     std::set<std::string> all(names.begin(), names.end());
     std::set<std::string> pending = all;
+    std::set<std::string> never_pulled = all;  // in this run
+    auto leave = [&](const std::string& name, const std::string& why) {
+        std::fprintf(stderr, "delta-sync: %s; no longer watching %s\n", why.c_str(), name.c_str());
+        all.erase(name);
+        pending.erase(name);
+        never_pulled.erase(name);
+        if (all.empty()) throw Error("no table left to watch");
+    };
+    auto interrupted = [&]() {
+        if (!never_pulled.empty())
+            throw Interrupted("interrupted before the first pull of " + *never_pulled.begin());
+    };
     auto next_poll = std::chrono::steady_clock::now() + poll_interval;
     Backoff backoff(options_.first_backoff, options_.max_backoff);
     while (!stop_requested()) {
@@ -218,8 +318,23 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             }
             while (!pending.empty() && !stop_requested()) {
                 std::string name = *pending.begin();
-                on_pull(pull(name));
+                try {
+                    on_pull(pull(name));
+                } catch (const ConnectionLost&) {
+                    throw;
+                } catch (const Interrupted&) {
+                    throw;
+                } catch (const ReplicaBusy& e) {
+                    std::fprintf(stderr, "delta-sync: %s; retrying\n", e.what());
+                    backoff.wait();
+                    continue;
+                } catch (const Error& e) {
+                    // This table only (dropped, untracked, refused): the others go on.
+                    leave(name, e.what());
+                    continue;
+                }
                 pending.erase(name);
+                never_pulled.erase(name);
                 if (reconnected_) {
                     reconnected_ = false;
                     pending = all;
@@ -227,9 +342,23 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             }
             backoff = Backoff(options_.first_backoff, options_.max_backoff);
             while (pending.empty() && !stop_requested()) {
-                for (const std::string& payload : take_notifications())
-                    for (const std::string& name : names)
-                        if (table(name).notify_payload == payload) pending.insert(name);
+                std::set<std::string> payloads = take_notifications();
+                for (int round = 0; round < 2 && !payloads.empty(); ++round) {
+                    std::set<std::string> unknown;
+                    for (const std::string& payload : payloads) {
+                        bool known = false;
+                        for (const std::string& name : all)
+                            if (table(name).notify_payload == payload) {
+                                pending.insert(name);
+                                known = true;
+                            }
+                        if (!known) unknown.insert(payload);
+                    }
+                    // A name we do not know may be a watched table renamed: look them up again.
+                    if (unknown.empty() || round == 1) break;
+                    refresh_tables();
+                    payloads.swap(unknown);
+                }
                 if (!pending.empty()) break;
                 auto now = std::chrono::steady_clock::now();
                 if (now >= next_poll) {
@@ -252,12 +381,16 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             try {
                 backoff.wait();
             } catch (const Interrupted&) {
+                if (!never_pulled.empty()) throw;
                 return;
             }
         } catch (const Interrupted&) {
+            // Cut short before every table was pulled once: the same as a plain pull (130).
+            if (!never_pulled.empty()) throw;
             return;
         }
     }
+    interrupted();
 }
 
 }  // namespace delta_sync::client

@@ -2,9 +2,12 @@
 //
 // A pull of one table is one delta_since() call applied in one TableUpdate. A lost connection
 // rolls that transaction back and the pull starts over from the stored cursor after a backoff, so
-// a change can be fetched twice but never skipped. --watch listens on the delta_sync channel
-// before each pull reads its snapshot (a commit after the snapshot always wakes it), and polls
-// every table every poll interval in case a notification was lost with a connection.
+// a change can be fetched twice but never skipped. Each pull reads the table's columns and its
+// pages in one REPEATABLE READ transaction (one snapshot), and follows the table by oid, so a
+// renamed table keeps being pulled into the same replica table. --watch listens on the delta_sync
+// channel before each pull reads its snapshot (a commit after the snapshot always wakes it), and
+// polls every table every poll interval in case a notification was lost with a connection; a
+// watched table that is dropped (or untracked) is reported and left, the others are followed on.
 #pragma once
 
 #include "delta_page.hpp"
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,6 +54,7 @@ struct PullReport {
     std::string table;
     bool full_sync = false;        // the table was fetched in full (first run or resync)
     bool resync_required = false;  // ... because the server said fullResyncRequired
+    bool columns_changed = false;  // ... because the server's columns are not the replica's
     ApplyCounts counts;
     long pages = 0;
 };
@@ -59,11 +64,18 @@ public:
     Puller(std::string dsn, Replica& replica, PullOptions options);
     ~Puller();
 
-    // Resolves a table name on the server (connecting if needed).
+    // Resolves every table and checks that the replica may take them all (same source, names
+    // free), then marks the file as a replica of this server. Nothing is written before every
+    // check passed.
+    void prepare(const std::vector<std::string>& names);
+    // Resolves a table name on the server (connecting if needed) and its place in the replica.
     const TableInfo& table(const std::string& name);
     // Brings one table up to date, retrying a lost connection with backoff.
     PullReport pull(const std::string& name);
-    // Pulls every table, then again whenever one changes, until a stop request.
+    // Pulls every table, then again whenever one changes, until a stop request. A stop before
+    // every table has been pulled once throws Interrupted, like a plain pull; a stop while
+    // waiting returns. A table dropped or no longer tracked is reported and left; when none is
+    // left, Error.
     void watch(const std::vector<std::string>& names, std::chrono::milliseconds poll_interval,
                const std::function<void(const PullReport&)>& on_pull);
 
@@ -78,6 +90,8 @@ private:
                       const TableInfo& info, TableUpdate& update, const DeltaRequest& request,
                       PullReport& report, std::string& version);
     std::set<std::string> take_notifications();
+    // Refreshes every resolved table by oid (names change with a rename; wake-ups carry them).
+    void refresh_tables();
 
     std::string dsn_;
     Replica& replica_;
@@ -87,6 +101,7 @@ private:
     bool listening_ = false;
     bool connected_once_ = false;
     bool reconnected_ = false;
+    std::optional<ReplicaSource> source_;  // once the replica is claimed
     std::vector<std::pair<std::string, TableInfo>> tables_;
     DeltaPageParser parser_;
 };

@@ -1,16 +1,88 @@
-// The SQLite replica and the transaction of one table's pull (see replica.hpp for why it is safe).
+// The SQLite replica and the transaction of one table's pull (see replica.hpp for why it is safe
+// and what it owns).
 #include "replica.hpp"
 
 #include "errors.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <tuple>
 
 namespace delta_sync::client {
 
 using sqlite::quote_identifier;
 using sqlite::Statement;
 
+namespace {
+
+// SQLite compares names ignoring ASCII case only; so does this.
+std::string fold(std::string_view name) {
+    std::string out(name);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+bool starts_with_folded(std::string_view name, std::string_view prefix) {
+    return fold(name.substr(0, prefix.size())) == prefix;
+}
+
+std::string quote_pg(std::string_view name) {
+    bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+    for (char c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) plain = false;
+    if (plain) return std::string(name);
+    return quote_identifier(name);
+}
+
+const char* const own_tables[] = {"_delta_sync_state", "_delta_sync_source", "_delta_sync_rebuild"};
+
+}  // namespace
+
+const ReplicaColumn* ReplicaTable::column(std::string_view column_name) const {
+    for (const ReplicaColumn& c : columns)
+        if (c.name == column_name) return &c;
+    return nullptr;
+}
+
+std::string ReplicaTable::server_name() const {
+    if (server_table.empty()) return name;
+    return quote_pg(server_schema) + "." + quote_pg(server_table);
+}
+
+std::string ReplicaSource::describe() const {
+    return "database \"" + database + "\" (oid " + std::to_string(database_oid) +
+           ") of the cluster with system identifier " + system_identifier;
+}
+
 SqlValue key_value(const ReplicaTable& table, std::string_view key) {
+    std::string scratch;
+    SqlValue v = key_value(table, key, scratch);
+    if (v.kind == SqlValue::Kind::blob) throw Error("internal: a bytea key needs its scratch");
+    return v;
+}
+
+SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string& scratch) {
+    if (const ReplicaColumn* c = table.column(table.primary_key)) {
+        // A deleted key is the key's text as its record shows it: give it back its JSON form
+        // (a number as itself, anything else as a string) and store it like a field.
+        std::string json;
+        bool number = c->kind == ColumnKind::integer || c->kind == ColumnKind::floating ||
+                      c->kind == ColumnKind::decimal_real || c->kind == ColumnKind::decimal_text;
+        if (c->kind == ColumnKind::boolean) {
+            if (key == "true" || key == "false") return SqlValue::of_integer(key == "true" ? 1 : 0);
+        } else if (number && !canonical_decimal(key).empty()) {
+            Field f{"", value_of_json_number(key), key};
+            return stored_value(c->kind, f, scratch);
+        } else if (c->kind == ColumnKind::bytes) {
+            if (decode_bytea(key, scratch)) return SqlValue::of_blob(scratch);
+        } else if (number && (key == "NaN" || key == "Infinity" || key == "-Infinity")) {
+            if (key == "NaN" || c->kind == ColumnKind::decimal_text) return SqlValue::of_text(key);
+            return SqlValue::of_real(key[0] == '-' ? -HUGE_VAL : HUGE_VAL);
+        }
+        return SqlValue::of_text(key);
+    }
     switch (table.key_kind) {
         case ReplicaTable::KeyKind::integer: {
             std::int64_t v = 0;
@@ -31,34 +103,50 @@ SqlValue key_value(const ReplicaTable& table, std::string_view key) {
 Replica::Replica(const std::string& path, Open open)
     : db_(path, open == Open::create ? sqlite::Database::Mode::create
                                      : sqlite::Database::Mode::existing) {
-    // A long first sync holds the write lock; a second writer waits a while, then says so.
-    sqlite3_busy_timeout(db_.handle(), 10000);
-    db_.exec("PRAGMA journal_mode = WAL");
+    // A pull holds the write lock only while it applies; another writer waits that long.
+    sqlite3_busy_timeout(db_.handle(), 60000);
+    if (open == Open::create && sqlite3_db_readonly(db_.handle(), "main") == 1)
+        throw Error("replica " + path + " is read-only (delta-sync needs to write it)");
     db_.exec("PRAGMA synchronous = FULL");
-    // A first sync writes the whole table through the WAL; do not keep a file that size around.
-    db_.exec("PRAGMA journal_size_limit = 67108864");
     db_.exec("PRAGMA cache_size = -16384");
-    if (open == Open::create)
-        db_.exec(
-            "CREATE TABLE IF NOT EXISTS _delta_sync_state (table_name TEXT PRIMARY KEY, "
-            "server_version TEXT NOT NULL, synced_at TEXT)");
+    if (has_table("_delta_sync_state")) return;
+    // Not (yet) a replica: only an empty file may become one.
+    Statement s(db_,
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 4");
+    std::string names;
+    int n = 0;
+    while (s.step()) names += std::string(n++ ? ", " : "") + "\"" + s.column_text(0) + "\"";
+    if (n > 0)
+        throw Error("replica " + path + " is not a delta-sync replica: it holds " + names +
+                    (n > 3 ? ", ..." : "") +
+                    " and no _delta_sync_state; delta-sync leaves it alone (choose another file)");
 }
 
 std::optional<SyncState> Replica::state(std::string_view table) {
-    if (!has_table("_delta_sync_state")) return std::nullopt;
-    Statement s(db_,
-                "SELECT server_version, synced_at FROM _delta_sync_state WHERE table_name = ?");
-    s.bind(1, SqlValue::of_text(table));
-    if (!s.step()) return std::nullopt;
-    return SyncState{std::string(table), s.column_text(0), s.column_text(1)};
+    for (SyncState& s : states())
+        if (s.table_name == table) return std::move(s);
+    return std::nullopt;
 }
 
 std::vector<SyncState> Replica::states() {
     std::vector<SyncState> out;
     if (!has_table("_delta_sync_state")) return out;
-    Statement s(db_,
-                "SELECT table_name, server_version, synced_at FROM _delta_sync_state ORDER BY 1");
-    while (s.step()) out.push_back({s.column_text(0), s.column_text(1), s.column_text(2)});
+    bool identities = false;
+    for (const std::string& c : columns("_delta_sync_state"))
+        if (c == "server_oid") identities = true;
+    Statement s(db_, std::string("SELECT table_name, server_version, synced_at") +
+                         (identities ? ", server_oid, server_schema, server_table" : "") +
+                         " FROM _delta_sync_state ORDER BY 1");
+    while (s.step()) {
+        SyncState st{s.column_text(0), s.column_text(1), s.column_text(2)};
+        if (identities && !s.column_is_null(3)) {
+            st.server_oid = static_cast<std::uint32_t>(s.column_int(3));
+            st.server_schema = s.column_text(4);
+            st.server_table = s.column_text(5);
+        }
+        out.push_back(std::move(st));
+    }
     return out;
 }
 
@@ -76,25 +164,140 @@ std::vector<std::string> Replica::columns(std::string_view table) {
     return out;
 }
 
-TableUpdate::TableUpdate(Replica& replica, ReplicaTable table)
-    : replica_(replica), db_(replica.database()), table_(std::move(table)) {
-    db_.exec("BEGIN IMMEDIATE");
-    try {
-        // A cursor without its table (someone dropped it) is worthless: fetch everything.
-        if (replica_.has_table(table_.name)) {
-            if (auto s = replica_.state(table_.name)) cursor_ = s->server_version;
-            for (auto& c : replica_.columns(table_.name)) columns_.insert(std::move(c));
-            delete_ = Statement(db_, "DELETE FROM " + quote_identifier(table_.name) + " WHERE " +
-                                         quote_identifier(table_.primary_key) + " = ?");
-        }
-    } catch (...) {
-        db_.exec("ROLLBACK");
-        throw;
+std::optional<ReplicaSource> Replica::source() {
+    if (!has_table("_delta_sync_source")) return std::nullopt;
+    Statement s(db_,
+                "SELECT system_identifier, database_name, database_oid FROM _delta_sync_source");
+    if (!s.step()) return std::nullopt;
+    return ReplicaSource{s.column_text(0), s.column_text(1),
+                         static_cast<std::uint32_t>(s.column_int(2))};
+}
+
+void Replica::check_source(const ReplicaSource& server) {
+    auto mine = source();
+    if (!mine) return;
+    if (mine->system_identifier != server.system_identifier ||
+        mine->database_oid != server.database_oid || mine->database != server.database)
+        throw Error("replica " + db_.path() + " is a copy of " + mine->describe() + ", not of " +
+                    server.describe() + "; refusing to mix them (use another file)");
+}
+
+std::optional<std::string> Replica::find(const ReplicaTable& table) {
+    std::vector<SyncState> all = states();
+    if (table.server_oid != 0)
+        for (const SyncState& s : all)
+            if (s.server_oid == table.server_oid) return s.table_name;
+    for (const SyncState& s : all)
+        if (s.server_oid != 0 && s.server_schema == table.server_schema &&
+            s.server_table == table.server_table)
+            return s.table_name;
+    // Recorded before identities: the name alone, exactly.
+    for (const SyncState& s : all)
+        if (s.server_oid == 0 && s.table_name == table.name) return s.table_name;
+    return std::nullopt;
+}
+
+void Replica::check_name_free(const ReplicaTable& table) {
+    // Any object of that name but the replica's own table of that exact name is the user's.
+    Statement s(db_,
+                "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE "
+                "AND type IN ('table', 'view', 'index')");
+    s.bind(1, SqlValue::of_text(table.name));
+    while (s.step()) {
+        if (s.column_text(0) == "table" && s.column_text(1) == table.name && state(table.name))
+            continue;
+        throw Error("replica " + db_.path() + " already has a " + s.column_text(0) + " \"" +
+                    s.column_text(1) + "\" that is not a copy of a server table: table " +
+                    table.server_name() +
+                    " cannot be stored there (rename it, or use another replica file)");
     }
 }
 
+void Replica::place(ReplicaTable& table) {
+    // Columns first: SQLite would take "Name" and "name" for one column.
+    std::vector<std::string> names;
+    for (const ReplicaColumn& c : table.columns) names.push_back(c.name);
+    for (const ReplicaColumn& c : table.columns)
+        if (!generated_column_name(c).empty()) names.push_back(generated_column_name(c));
+    for (std::size_t i = 0; i < names.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (fold(names[i]) == fold(names[j]))
+                throw Error("table " + table.server_name() + " has columns \"" + names[j] +
+                            "\" and \"" + names[i] +
+                            "\", which SQLite cannot tell apart (its names ignore case); the "
+                            "replica cannot hold this table");
+    for (const ReplicaTable& p : placed_)
+        if (p.server_oid == table.server_oid && table.server_oid != 0) {
+            table.name = p.name;
+            return;
+        }
+    if (auto name = find(table)) {
+        table.name = *name;
+    } else {
+        std::string wanted = fold(table.name);
+        if (starts_with_folded(table.name, "_delta_sync_") ||
+            starts_with_folded(table.name, "sqlite_"))
+            throw Error("table " + table.server_name() + " would be stored as \"" + table.name +
+                        "\", a name the replica keeps for itself");
+        for (const SyncState& s : states())
+            if (fold(s.table_name) == wanted && has_table(s.table_name))
+                throw Error("table " + table.server_name() + " would be stored as \"" + table.name +
+                            "\", which SQLite cannot tell from \"" + s.table_name +
+                            "\", the copy of " +
+                            (s.server_table.empty()
+                                 ? std::string("another table")
+                                 : quote_pg(s.server_schema) + "." + quote_pg(s.server_table)) +
+                            " (use another replica file, or drop \"" + s.table_name +
+                            "\" from this one if that table is gone)");
+        check_name_free(table);
+    }
+    for (const ReplicaTable& p : placed_)
+        if (fold(p.name) == fold(table.name) && p.server_oid != table.server_oid)
+            throw Error("tables " + p.server_name() + " and " + table.server_name() +
+                        " would both be stored as \"" + table.name +
+                        "\" (SQLite names ignore case); pull them into different replica files");
+    placed_.push_back(table);
+}
+
+void Replica::prepare_for_writing() {
+    if (prepared_) return;
+    db_.exec("PRAGMA journal_mode = WAL");
+    // A first sync writes the whole table through the WAL; do not keep a file that size around.
+    db_.exec("PRAGMA journal_size_limit = 67108864");
+    db_.exec(
+        "CREATE TABLE IF NOT EXISTS _delta_sync_state (table_name TEXT PRIMARY KEY, "
+        "server_version TEXT NOT NULL, synced_at TEXT, server_oid INTEGER, server_schema TEXT, "
+        "server_table TEXT)");
+    std::vector<std::string> cols = columns("_delta_sync_state");
+    if (std::find(cols.begin(), cols.end(), "server_oid") == cols.end())
+        db_.exec(
+            "ALTER TABLE _delta_sync_state ADD COLUMN server_oid INTEGER; "
+            "ALTER TABLE _delta_sync_state ADD COLUMN server_schema TEXT; "
+            "ALTER TABLE _delta_sync_state ADD COLUMN server_table TEXT");
+    prepared_ = true;
+}
+
+void Replica::claim(const ReplicaSource& server) {
+    check_source(server);
+    prepare_for_writing();
+    if (source()) return;
+    db_.exec(
+        "CREATE TABLE IF NOT EXISTS _delta_sync_source (system_identifier TEXT NOT NULL, "
+        "database_name TEXT NOT NULL, database_oid INTEGER NOT NULL)");
+    Statement s(db_, "INSERT INTO _delta_sync_source VALUES (?, ?, ?)");
+    s.bind(1, SqlValue::of_text(server.system_identifier));
+    s.bind(2, SqlValue::of_text(server.database));
+    s.bind(3, SqlValue::of_integer(server.database_oid));
+    s.run();
+}
+
+TableUpdate::TableUpdate(Replica& replica, ReplicaTable table)
+    : replica_(replica), db_(replica.database()), table_(std::move(table)) {
+    cursor_ = read_cursor();
+}
+
 TableUpdate::~TableUpdate() {
-    if (done_) return;
+    if (done_ || !locked_) return;
     upserts_.clear();
     delete_ = Statement();
     // Nothing to report from a destructor: if ROLLBACK fails, SQLite rolls back when the
@@ -102,26 +305,111 @@ TableUpdate::~TableUpdate() {
     sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
+std::optional<std::string> TableUpdate::read_cursor() {
+    // A cursor without its table (someone dropped it) is worthless: fetch everything. So is one
+    // of another server table of the same name, or one over columns that are not the server's.
+    if (!replica_.has_table(table_.name)) return std::nullopt;
+    auto s = replica_.state(table_.name);
+    if (!s) return std::nullopt;
+    if (s->server_oid != 0 && table_.server_oid != 0 && s->server_oid != table_.server_oid)
+        return std::nullopt;
+    columns_changed_ = !table_.columns.empty() && !conforms(table_.name);
+    if (columns_changed_) return std::nullopt;
+    return s->server_version;
+}
+
+bool TableUpdate::conforms(const std::string& name) {
+    // (name, declared type, key) of every column create_statement() would make, in its order.
+    std::vector<std::tuple<std::string, std::string, bool>> want;
+    for (const ReplicaColumn& c : table_.columns)
+        want.emplace_back(c.name, fold(declared_type(c.kind)), c.name == table_.primary_key);
+    for (const ReplicaColumn& c : table_.columns)
+        if (!generated_column_name(c).empty())
+            want.emplace_back(generated_column_name(c), "real", false);
+    Statement s(db_, "SELECT name, type, pk FROM pragma_table_xinfo(?) ORDER BY cid");
+    s.bind(1, SqlValue::of_text(name));
+    std::size_t i = 0;
+    for (; s.step(); ++i)
+        if (i >= want.size() || want[i] != std::make_tuple(s.column_text(0), fold(s.column_text(1)),
+                                                           s.column_int(2) != 0))
+            return false;
+    return i == want.size();
+}
+
+std::string TableUpdate::create_statement(const std::string& name) const {
+    std::string sql = "CREATE TABLE " + quote_identifier(name) + " (";
+    if (table_.columns.empty()) {
+        // An integer key becomes the rowid: the fastest table SQLite has, and any 64-bit value.
+        const char* key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
+        return sql + quote_identifier(table_.primary_key) + key_type + " PRIMARY KEY)";
+    }
+    bool first = true;
+    for (const ReplicaColumn& c : table_.columns) {
+        sql += (first ? "" : ", ") + quote_identifier(c.name);
+        if (*declared_type(c.kind)) sql += std::string(" ") + declared_type(c.kind);
+        if (c.name == table_.primary_key) sql += " PRIMARY KEY";
+        first = false;
+    }
+    for (const ReplicaColumn& c : table_.columns)
+        if (!generated_column_name(c).empty()) sql += ", " + generated_column_definition(c);
+    return sql + ")";
+}
+
+void TableUpdate::lock() {
+    if (locked_) return;
+    replica_.prepare_for_writing();  // outside the transaction: the journal mode is set there
+    db_.exec("BEGIN IMMEDIATE");
+    locked_ = true;
+    try {
+        // Under the lock: nobody created a table of that name since it was placed.
+        replica_.check_name_free(table_);
+        if (read_cursor() != cursor_)
+            throw ReplicaChanged("replica table " + table_.name +
+                                 " was updated by another pull meanwhile");
+        if (replica_.has_table(table_.name)) {
+            for (auto& c : replica_.columns(table_.name)) columns_.insert(std::move(c));
+            delete_ = Statement(db_, "DELETE FROM " + quote_identifier(table_.name) + " WHERE " +
+                                         quote_identifier(table_.primary_key) + " = ?");
+        }
+    } catch (...) {
+        delete_ = Statement();
+        sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+        locked_ = false;
+        throw;
+    }
+}
+
 void TableUpdate::start_rebuild() {
+    lock();
     upserts_.clear();
     delete_ = Statement();
-    columns_.clear();
     rebuilding_ = true;
-    // An integer key becomes the rowid: the fastest table SQLite has, and still any 64-bit value.
-    const char* key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
+    if (!table_.columns.empty() && replica_.has_table(table_.name) && conforms(table_.name)) {
+        // Same columns: empty the table in place, so that whatever the user built on it stays.
+        db_.exec("DELETE FROM " + quote_identifier(table_.name));
+        swapping_ = false;
+        return;
+    }
+    swapping_ = true;
+    columns_.clear();
     db_.exec("DROP TABLE IF EXISTS " + quote_identifier(rebuild_name_));
-    db_.exec("CREATE TABLE " + quote_identifier(rebuild_name_) + " (" +
-             quote_identifier(table_.primary_key) + key_type + " PRIMARY KEY)");
-    columns_.insert(table_.primary_key);
+    db_.exec(create_statement(rebuild_name_));
+    for (auto& c : replica_.columns(rebuild_name_)) columns_.insert(std::move(c));
 }
 
 void TableUpdate::add_missing_columns(const Record& record) {
     for (const Field& f : record) {
         std::string name(f.name);
         if (columns_.count(name)) continue;
-        // No declared type: no affinity, so each value keeps the storage class it was given.
+        const ReplicaColumn* c = table_.column(f.name);
+        if (!table_.columns.empty() && !c)
+            throw ReplicaChanged("table " + table_.server_name() + " has a new column " + name +
+                                 "; pulling again");
+        std::string type =
+            c && *declared_type(c->kind) ? std::string(" ") + declared_type(c->kind) : "";
+        // Without a declared type a column has no affinity: each value keeps its storage class.
         db_.exec("ALTER TABLE " + quote_identifier(target()) + " ADD COLUMN " +
-                 quote_identifier(name));
+                 quote_identifier(name) + type);
         columns_.insert(std::move(name));
     }
 }
@@ -153,6 +441,12 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
         if (f.name != table_.primary_key)
             sets += (sets.empty() ? "" : ", ") + q + " = excluded." + q;
         u.names.emplace_back(f.name);
+        if (!table_.columns.empty()) {
+            u.columns.push_back(table_.column(f.name));
+            if (!u.columns.back())
+                throw ReplicaChanged("table " + table_.server_name() + " has a new column " +
+                                     std::string(f.name) + "; pulling again");
+        }
     }
     std::string sql = "INSERT INTO " + quote_identifier(target()) + " (" + cols + ") VALUES (" +
                       params + ") ON CONFLICT (" + quote_identifier(table_.primary_key) + ") DO " +
@@ -162,47 +456,104 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
     return upserts_.back();
 }
 
-void TableUpdate::upsert(const Record& record) {
+void TableUpdate::upsert(const Record& record, const JsonNulls* json_nulls) {
     Upsert& u = upsert_for(record);
+    if (table_.columns.empty()) {
+        int i = 1;
+        for (const Field& f : record) u.statement.bind(i++, f.value);
+        u.statement.run();
+        return;
+    }
+    if (blobs_.size() < record.size()) blobs_.resize(record.size());
+    const Field* key = record.find(table_.primary_key);
     int i = 1;
-    for (const Field& f : record) u.statement.bind(i++, f.value);
+    for (const Field& f : record) {
+        const ReplicaColumn* c = u.columns[i - 1];  // add_missing_columns() refused unknown ones
+        SqlValue v = stored_value(c->kind, f, blobs_[i - 1]);
+        if (c->kind == ColumnKind::json && v.kind == SqlValue::Kind::null && json_nulls &&
+            json_nulls->count({std::string(key->json), c->name}))
+            v = SqlValue::of_text("null");
+        u.statement.bind(i++, v);
+    }
     u.statement.run();
 }
 
-ApplyCounts TableUpdate::apply(const DeltaPage& page) {
+ApplyCounts TableUpdate::apply(const DeltaPage& page, const JsonNulls* json_nulls) {
+    lock();
     if (!rebuilding_ && !replica_.has_table(table_.name) && page.entries() > 0)
         throw Error("internal: a delta for " + table_.name + " without its table");
     ApplyCounts counts;
     if (!rebuilding_ && delete_) {
         for (std::string_view id : page.deleted()) {
-            delete_.bind(1, key_value(table_, id));
+            delete_.bind(1, key_value(table_, id, scratch_));
             delete_.run();
         }
     }
     counts.deleted = static_cast<long>(page.deleted().size());
-    for (const Record& r : page.updated()) upsert(r);
+    for (const Record& r : page.updated()) upsert(r, json_nulls);
     counts.updated = static_cast<long>(page.updated().size());
-    for (const Record& r : page.created()) upsert(r);
+    for (const Record& r : page.created()) upsert(r, json_nulls);
     counts.created = static_cast<long>(page.created().size());
     return counts;
 }
 
-void TableUpdate::commit(const std::string& server_version) {
-    upserts_.clear();
-    delete_ = Statement();
-    if (rebuilding_) {
-        db_.exec("DROP TABLE IF EXISTS " + quote_identifier(table_.name));
-        db_.exec("ALTER TABLE " + quote_identifier(rebuild_name_) + " RENAME TO " +
-                 quote_identifier(table_.name));
-    }
+void TableUpdate::swap_in_rebuilt_table() {
+    // The user's indexes and triggers on the old table go with it: note them, to create them
+    // again on the new one. (SQLite's own indexes have no SQL.)
+    std::vector<std::pair<std::string, std::string>> objects;  // (type name, sql)
     {
         Statement s(db_,
-                    "INSERT INTO _delta_sync_state (table_name, server_version, synced_at) "
-                    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (table_name) "
-                    "DO UPDATE SET server_version = excluded.server_version, "
-                    "synced_at = excluded.synced_at");
+                    "SELECT type || ' \"' || name || '\"', sql FROM sqlite_schema "
+                    "WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL "
+                    "ORDER BY type = 'trigger', rowid");
+        s.bind(1, SqlValue::of_text(table_.name));
+        while (s.step()) objects.emplace_back(s.column_text(0), s.column_text(1));
+    }
+    db_.exec("DROP TABLE IF EXISTS " + quote_identifier(table_.name));
+    // The legacy rename checks no view: a user's view over the table is resolved when it is
+    // queried, and the table it names is back under that name at commit.
+    db_.exec("PRAGMA legacy_alter_table = ON");
+    try {
+        db_.exec("ALTER TABLE " + quote_identifier(rebuild_name_) + " RENAME TO " +
+                 quote_identifier(table_.name));
+    } catch (...) {
+        sqlite3_exec(db_.handle(), "PRAGMA legacy_alter_table = OFF", nullptr, nullptr, nullptr);
+        throw;
+    }
+    db_.exec("PRAGMA legacy_alter_table = OFF");
+    for (const auto& [what, sql] : objects) {
+        char* err = nullptr;
+        if (sqlite3_exec(db_.handle(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+            std::string why = err ? err : "unknown error";
+            sqlite3_free(err);
+            throw Error("replica " + db_.path() + ": the " + what + " on " + table_.name +
+                        " cannot be kept through a resync of " + table_.server_name() + " (" + why +
+                        "); drop it and pull again");
+        }
+    }
+}
+
+void TableUpdate::commit(const std::string& server_version) {
+    lock();
+    upserts_.clear();
+    delete_ = Statement();
+    if (rebuilding_ && swapping_) swap_in_rebuilt_table();
+    {
+        Statement s(db_,
+                    "INSERT INTO _delta_sync_state (table_name, server_version, synced_at, "
+                    "server_oid, server_schema, server_table) "
+                    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?) "
+                    "ON CONFLICT (table_name) DO UPDATE SET "
+                    "server_version = excluded.server_version, synced_at = excluded.synced_at, "
+                    "server_oid = excluded.server_oid, server_schema = excluded.server_schema, "
+                    "server_table = excluded.server_table");
         s.bind(1, SqlValue::of_text(table_.name));
         s.bind(2, SqlValue::of_text(server_version));
+        if (table_.server_oid != 0) {
+            s.bind(3, SqlValue::of_integer(table_.server_oid));
+            s.bind(4, SqlValue::of_text(table_.server_schema));
+            s.bind(5, SqlValue::of_text(table_.server_table));
+        }
         s.run();
     }
     db_.exec("COMMIT");

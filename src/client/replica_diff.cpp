@@ -32,9 +32,11 @@ ReplicaComparison::ReplicaComparison(Replica& replica, ReplicaTable table)
     // every key in memory.
     // Declared like the replica's key, so that comparing the two applies no affinity and the
     // key's index serves the look-up.
-    const char* key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
+    std::string key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
+    if (const ReplicaColumn* c = table_.column(table_.primary_key))
+        key_type = *declared_type(c->kind) ? std::string(" ") + declared_type(c->kind) : "";
     db_.exec("DROP TABLE IF EXISTS temp._delta_sync_seen");
-    db_.exec(std::string("CREATE TEMP TABLE _delta_sync_seen (k") + key_type + " PRIMARY KEY)");
+    db_.exec("CREATE TEMP TABLE _delta_sync_seen (k" + key_type + " PRIMARY KEY)");
     seen_ = Statement(db_, "INSERT OR IGNORE INTO temp._delta_sync_seen (k) VALUES (?)");
 }
 
@@ -48,15 +50,18 @@ void ReplicaComparison::note(const std::string& example) {
     if (summary_.examples.size() < 3) summary_.examples.push_back(example);
 }
 
-void ReplicaComparison::compare(const DeltaPage& page) {
+void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nulls) {
     for (const Record& record : page.created()) {
         ++summary_.server_rows;
         const Field* key = record.find(table_.primary_key);
         if (!key)
             throw Error("the server sent a record without its primary key " + table_.primary_key);
-        seen_.bind(1, key->value);
+        const ReplicaColumn* key_column = table_.column(table_.primary_key);
+        SqlValue key_value =
+            key_column ? stored_value(key_column->kind, *key, scratch_) : key->value;
+        seen_.bind(1, key_value);
         seen_.run();
-        std::string key_text = table_.primary_key + " " + client::describe(key->value);
+        std::string key_text = table_.primary_key + " " + client::describe(key_value);
         if (!table_exists_) {
             ++summary_.missing;
             note(key_text + " is missing");
@@ -83,7 +88,7 @@ void ReplicaComparison::compare(const DeltaPage& page) {
             it = std::prev(lookups_.end());
         }
         Statement& lookup = it->second;
-        lookup.bind(1, key->value);
+        lookup.bind(1, key_value);
         if (!lookup.step()) {
             lookup.reset();
             ++summary_.missing;
@@ -95,9 +100,22 @@ void ReplicaComparison::compare(const DeltaPage& page) {
         for (std::size_t i = 0; i < names.size() && difference.empty(); ++i) {
             const Field* f = record.find(names[i]);
             SqlValue actual = lookup.column(static_cast<int>(i));
-            if (actual != f->value)
+            std::string why;
+            const ReplicaColumn* c = table_.column(names[i]);
+            if (c && c->kind == ColumnKind::json && json_nulls &&
+                f->value.kind == SqlValue::Kind::null) {
+                bool json_null = json_nulls->count({std::string(key->json), c->name}) > 0;
+                SqlValue want = json_null ? SqlValue::of_text("null") : SqlValue::null_value();
+                if (actual != want)
+                    difference = names[i] + " is " + client::describe(actual) +
+                                 " in the replica, " + (json_null ? "JSON null" : "SQL NULL") +
+                                 " on the server";
+            } else if (c) {
+                if (!same_as_server(c->kind, actual, *f, why)) difference = names[i] + " is " + why;
+            } else if (actual != f->value) {
                 difference = names[i] + " is " + client::describe(actual) + " in the replica, " +
                              client::describe(f->value) + " on the server";
+            }
         }
         lookup.reset();
         if (!difference.empty()) {

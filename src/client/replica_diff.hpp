@@ -1,7 +1,8 @@
 // ReplicaComparison: compares a replica table row by row with the server's records of the same
 // table (a full delta_since() snapshot, i.e. to_json of every live row), for `delta-sync diff`.
-// The server's values go through the same JSON-to-SQLite rule as a pull, then must be equal
-// exactly: same storage class, same value.
+// Each replica value is judged against the server's own rendering of the field (its JSON text),
+// not by mapping that text the way a pull does, so a mapping that loses something (a sign, a
+// digit, a storage class) shows up as a difference (column_mapping.hpp: same_as_server).
 #pragma once
 
 #include "delta_page.hpp"
@@ -30,8 +31,9 @@ public:
     ReplicaComparison(const ReplicaComparison&) = delete;
     ReplicaComparison& operator=(const ReplicaComparison&) = delete;
 
-    // One page of the server's full snapshot.
-    void compare(const DeltaPage& page);
+    // One page of the server's full snapshot. json_nulls (server.hpp) tells JSON null from SQL
+    // NULL in json columns; without it either is taken for the server's null.
+    void compare(const DeltaPage& page, const JsonNulls* json_nulls = nullptr);
     DiffSummary finish();
 
 private:
@@ -43,6 +45,7 @@ private:
     std::vector<std::string> columns_;
     sqlite::Statement seen_;
     std::vector<std::pair<std::vector<std::string>, sqlite::Statement>> lookups_;
+    std::string scratch_;
     DiffSummary summary_;
 };
 

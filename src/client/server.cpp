@@ -3,6 +3,8 @@
 
 #include "errors.hpp"
 
+#include <simdjson.h>
+
 #include <atomic>
 #include <cstdlib>
 
@@ -53,45 +55,127 @@ Server::Server(const std::string& dsn) {
     } catch (const std::exception& e) {
         throw Error("cannot connect to PostgreSQL: " + one_line(e.what()));
     }
+    try {
+        pqxx::nontransaction tx(*connection_);
+        tx.exec(
+            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
+            "SET extra_float_digits = 3; SET bytea_output = 'hex'; SET lc_monetary = 'C'; "
+            "SET client_encoding = 'UTF8'");
+    } catch (...) {
+        rethrow_server_error("setting up the session");
+    }
 }
+
+namespace {
+
+// The table whose oid is `oid`, with its key and columns.
+std::string describe_sql(const std::string& oid) {
+    return "SELECT c.oid, c.oid::pg_catalog.regclass::text, n.nspname, c.relname, c.reltuples, "
+           "a.attname, t.typcategory, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+           "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ca.attname, "
+           "        pg_catalog.format_type(ca.atttypid, ca.atttypmod), bt.typname, "
+           "        CASE WHEN ct.typtype = 'd' THEN ct.typtypmod ELSE ca.atttypmod END) "
+           "        ORDER BY ca.attnum) "
+           "   FROM pg_catalog.pg_attribute ca "
+           "   JOIN pg_catalog.pg_type ct ON ct.oid = ca.atttypid "
+           "   JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ct.typtype = 'd' "
+           "        THEN ct.typbasetype ELSE ct.oid END "
+           "  WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND NOT ca.attisdropped "
+           "    AND ca.attname OPERATOR(pg_catalog.<>) ALL "
+           "        ('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[]))::text "
+           "FROM pg_catalog.pg_class c "
+           "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+           "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+           "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+           "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+           "WHERE c.oid = " +
+           oid;
+}
+
+TableInfo table_info(const pqxx::row& row) {
+    TableInfo info;
+    info.oid = row[0].as<std::uint32_t>();
+    info.display_name = row[1].as<std::string>();
+    info.schema = row[2].as<std::string>();
+    info.relname = row[3].as<std::string>();
+    info.estimated_rows = row[4].as<double>();
+    info.notify_payload = info.schema + "." + info.relname;
+    info.replica.name = info.schema == "public" ? info.relname : info.notify_payload;
+    info.replica.server_oid = info.oid;
+    info.replica.server_schema = info.schema;
+    info.replica.server_table = info.relname;
+    if (row[5].is_null())
+        throw Error("table " + info.display_name + " has no primary key; delta_sync needs one");
+    info.replica.primary_key = row[5].as<std::string>();
+    std::string category = row[6].as<std::string>();
+    std::string type = row[7].as<std::string>();
+    info.key_type = row[8].as<std::string>();
+    if (type == "int2" || type == "int4" || type == "int8")
+        info.replica.key_kind = ReplicaTable::KeyKind::integer;
+    else if (category == "N")
+        info.replica.key_kind = ReplicaTable::KeyKind::number;
+    else
+        info.replica.key_kind = ReplicaTable::KeyKind::text;
+    // [[name, format_type, base type name, typmod], ...]
+    simdjson::dom::parser parser;
+    std::string columns = row[9].is_null() ? "[]" : row[9].as<std::string>();
+    for (simdjson::dom::element c : parser.parse(columns).get_array()) {
+        simdjson::dom::array a = c.get_array();
+        ReplicaColumn column;
+        column.name = std::string(a.at(0).get_string().value());
+        column.server_type = std::string(a.at(1).get_string().value());
+        column.kind = column_kind(a.at(2).get_string().value(),
+                                  static_cast<int>(a.at(3).get_int64().value()));
+        info.replica.columns.push_back(std::move(column));
+    }
+    return info;
+}
+
+}  // namespace
 
 TableInfo Server::describe(std::string_view table) {
     try {
         pqxx::read_transaction tx(*connection_);
-        pqxx::result r = tx.exec(
-            "SELECT c.oid, c.oid::pg_catalog.regclass::text, n.nspname, c.relname, c.reltuples, "
-            "a.attname, t.typcategory, t.typname "
-            "FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
-            "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
-            "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-            "WHERE c.oid = " +
-            tx.quote(std::string(table)) + "::pg_catalog.regclass");
+        // regclass reads "-" and "0" as the invalid oid, and any number as an oid.
+        pqxx::result r = tx.exec_params(describe_sql("$1::pg_catalog.regclass::pg_catalog.oid"),
+                                        std::string(table));
         tx.commit();
-        const auto row = r.at(0);
-        TableInfo info;
-        info.oid = row[0].as<std::uint32_t>();
-        info.display_name = row[1].as<std::string>();
-        info.schema = row[2].as<std::string>();
-        info.relname = row[3].as<std::string>();
-        info.estimated_rows = row[4].as<double>();
-        info.notify_payload = info.schema + "." + info.relname;
-        info.replica.name = info.schema == "public" ? info.relname : info.notify_payload;
-        if (row[5].is_null())
-            throw Error("table " + info.display_name + " has no primary key; delta_sync needs one");
-        info.replica.primary_key = row[5].as<std::string>();
-        std::string category = row[6].as<std::string>();
-        std::string type = row[7].as<std::string>();
-        if (type == "int2" || type == "int4" || type == "int8")
-            info.replica.key_kind = ReplicaTable::KeyKind::integer;
-        else if (category == "N")
-            info.replica.key_kind = ReplicaTable::KeyKind::number;
-        else
-            info.replica.key_kind = ReplicaTable::KeyKind::text;
-        return info;
+        if (r.empty()) throw Error("relation \"" + std::string(table) + "\" does not exist");
+        return table_info(r[0]);
     } catch (...) {
         rethrow_server_error(std::string(table));
+    }
+}
+
+std::optional<TableInfo> Server::describe_oid(pqxx::transaction_base& tx, std::uint32_t oid) {
+    pqxx::result r = tx.exec(describe_sql(std::to_string(oid) + "::pg_catalog.oid"));
+    if (r.empty()) return std::nullopt;
+    return table_info(r[0]);
+}
+
+std::optional<TableInfo> Server::describe_oid(std::uint32_t oid) {
+    try {
+        pqxx::read_transaction tx(*connection_);
+        auto info = describe_oid(tx, oid);
+        tx.commit();
+        return info;
+    } catch (...) {
+        rethrow_server_error("table with oid " + std::to_string(oid));
+    }
+}
+
+ReplicaSource Server::source() {
+    try {
+        pqxx::read_transaction tx(*connection_);
+        pqxx::result r = tx.exec(
+            "SELECT s.system_identifier::text, d.datname, d.oid FROM "
+            "pg_catalog.pg_control_system() s, "
+            "pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()");
+        tx.commit();
+        return ReplicaSource{r.at(0)[0].as<std::string>(), r.at(0)[1].as<std::string>(),
+                             r.at(0)[2].as<std::uint32_t>()};
+    } catch (...) {
+        rethrow_server_error("reading the cluster's identity");
     }
 }
 
@@ -129,13 +213,17 @@ void Server::track(std::string_view table, std::optional<int> max_changes) {
     }
 }
 
-void Server::untrack(std::string_view table) {
+bool Server::untrack(std::string_view table) {
     delta_function();
     try {
         pqxx::work tx(*connection_);
-        tx.exec("SELECT delta_sync.untrack(" + tx.quote(std::string(table)) +
-                "::pg_catalog.regclass)");
+        std::string rel = tx.quote(std::string(table)) + "::pg_catalog.regclass";
+        pqxx::result r =
+            tx.exec("SELECT EXISTS (SELECT FROM delta_sync.tracked t WHERE t.relid = " + rel + ")");
+        bool tracked = r.at(0)[0].as<bool>();
+        if (tracked) tx.exec("SELECT delta_sync.untrack(" + rel + ")");
         tx.commit();
+        return tracked;
     } catch (...) {
         rethrow_server_error("untrack " + std::string(table));
     }
@@ -157,6 +245,43 @@ std::vector<TrackedTable> Server::tracked() {
     } catch (...) {
         rethrow_server_error("reading delta_sync.tracked");
     }
+}
+
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page) {
+    // A record renders JSON null and SQL NULL alike; ask the server, on the same snapshot, which
+    // of the rows with a null in a json column hold JSON null there.
+    std::vector<const ReplicaColumn*> json_columns;
+    for (const ReplicaColumn& c : info.replica.columns)
+        if (c.kind == ColumnKind::json) json_columns.push_back(&c);
+    std::string keys;
+    for (const auto& bucket : {page.created(), page.updated()})
+        for (const Record& r : bucket) {
+            const Field* key = r.find(info.replica.primary_key);
+            if (!key) continue;
+            bool null = false;
+            for (const ReplicaColumn* c : json_columns)
+                if (const Field* f = r.find(c->name); f && f->value.kind == SqlValue::Kind::null)
+                    null = true;
+            if (null) keys += (keys.empty() ? "" : ",") + std::string(key->json);
+        }
+    JsonNulls out;
+    if (keys.empty()) return out;
+    pqxx::connection_base& conn = tx.conn();
+    std::string k = conn.quote_name(info.replica.primary_key);
+    std::string sql = "SELECT pg_catalog.to_json(r." + k + ")::text";
+    for (const ReplicaColumn* c : json_columns)
+        sql += ", r." + conn.quote_name(c->name) + " IS NOT NULL";
+    sql += " FROM " + conn.quote_name(info.schema) + "." + conn.quote_name(info.relname) +
+           " r WHERE r." + k +
+           " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT "
+           "pg_catalog.json_array_elements_text($1::pg_catalog.json))::" +
+           info.key_type + "[])";
+    pqxx::result rows = tx.exec_params(sql, "[" + keys + "]");
+    for (const auto& row : rows)
+        for (std::size_t i = 0; i < json_columns.size(); ++i)
+            if (row[static_cast<int>(i + 1)].as<bool>())
+                out.emplace(row[0].as<std::string>(), json_columns[i]->name);
+    return out;
 }
 
 DeltaStream::DeltaStream(pqxx::transaction_base& tx, const std::string& function,

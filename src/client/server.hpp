@@ -1,6 +1,11 @@
 // Server: the PostgreSQL side of the client (libpqxx). Resolves tables, wraps the extension's SQL
 // functions, and streams delta_since() documents one page at a time.
 //
+// Every connection pins the session settings that change how values are rendered (TimeZone UTC,
+// DateStyle ISO, IntervalStyle postgres, extra_float_digits 3, bytea_output hex, lc_monetary C,
+// client_encoding UTF8), so a replica never depends on the client's PGTZ, PGOPTIONS or role
+// settings.
+//
 // delta_since() returns one row per page, all from one snapshot. The client reads them through a
 // server-side cursor over `SELECT delta_since(...)` (a set-returning function in the target list
 // is evaluated a row at a time, where one in FROM would be materialized whole), fetching one row
@@ -29,7 +34,9 @@ struct TableInfo {
     std::string schema, relname;
     std::string notify_payload;  // what the triggers send on LISTEN delta_sync: schema.table
     ReplicaTable replica;        // name in the replica: relname, or schema.relname outside public
+                                 // (until Replica::place), the identity and the columns' types
     double estimated_rows = -1;  // pg_class.reltuples, -1 when unknown
+    std::string key_type;        // format_type() of the primary key
 };
 
 struct TrackedTable {
@@ -47,12 +54,20 @@ public:
     explicit Server(const std::string& dsn);
 
     pqxx::connection& connection() { return *connection_; }
+    // A table by name (as regclass reads it); Error when there is none.
     TableInfo describe(std::string_view table);
+    // A table by oid; empty when it was dropped.
+    std::optional<TableInfo> describe_oid(std::uint32_t oid);
+    // The same, inside the caller's transaction.
+    static std::optional<TableInfo> describe_oid(pqxx::transaction_base& tx, std::uint32_t oid);
     // The extension's delta_since, schema-qualified; Error when the extension is not installed.
     const std::string& delta_function();
+    // The cluster and database connected to.
+    ReplicaSource source();
 
     void track(std::string_view table, std::optional<int> max_changes);
-    void untrack(std::string_view table);
+    // False when the table was not tracked (nothing done).
+    bool untrack(std::string_view table);
     std::vector<TrackedTable> tracked();
 
 private:
@@ -65,6 +80,11 @@ struct DeltaRequest {
     std::optional<int> max_changes;
     std::optional<int> page_size;
 };
+
+// Which null values of the page's json/jsonb columns are JSON null rather than SQL NULL (a record
+// renders both as null): one query, on the transaction's snapshot (REPEATABLE READ: the pages'),
+// only when the page has such nulls.
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page);
 
 // The documents of one delta_since() call, read inside the caller's transaction.
 class DeltaStream {

@@ -19,6 +19,7 @@ bool operator==(const SqlValue& a, const SqlValue& b) {
         case SqlValue::Kind::real:
             return a.real == b.real;
         case SqlValue::Kind::text:
+        case SqlValue::Kind::blob:
             return a.text == b.text;
     }
     return false;
@@ -39,6 +40,15 @@ std::string describe(const SqlValue& v) {
             std::string t(v.text.substr(0, 60));
             if (v.text.size() > 60) t += "...";
             return "'" + t + "'";
+        }
+        case SqlValue::Kind::blob: {
+            static const char hex[] = "0123456789abcdef";
+            std::string t = "x'";
+            for (std::size_t i = 0; i < v.text.size() && i < 30; ++i) {
+                t += hex[static_cast<unsigned char>(v.text[i]) >> 4];
+                t += hex[static_cast<unsigned char>(v.text[i]) & 15];
+            }
+            return t + (v.text.size() > 30 ? "...'" : "'");
         }
     }
     return "?";

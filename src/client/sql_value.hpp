@@ -1,7 +1,9 @@
-// One field value as the replica stores it, and the rule that turns a JSON value into one.
+// One field value as the replica stores it, and the untyped rule that turns a JSON value into one.
 //
-// SQLite columns of the replica carry no declared type (no affinity), so a value keeps exactly the
-// storage class chosen here:
+// A replica table whose server columns are known (every pull) maps each value by its column's
+// PostgreSQL type instead (column_mapping.hpp). The rule below is the fallback for a table known
+// only by its records (unit tests, a library user without a catalog); such columns carry no
+// declared type (no affinity), so a value keeps exactly the storage class chosen here:
 //   string            TEXT, unescaped
 //   true / false      INTEGER 1 / 0 (SQLite's booleans)
 //   null              NULL
@@ -9,7 +11,6 @@
 //   number            INTEGER when integral and within 64 bits; REAL when a double reproduces the
 //                     literal to its last digit; otherwise TEXT holding the literal, so that no
 //                     digit of a numeric is ever lost.
-// The diff command maps the server's records with the same rule and compares exactly.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +20,11 @@
 namespace delta_sync::client {
 
 struct SqlValue {
-    enum class Kind { null, integer, real, text };
+    enum class Kind { null, integer, real, text, blob };
     Kind kind = Kind::null;
     std::int64_t integer = 0;
     double real = 0;
-    std::string_view text;  // not owned: points into the parsed page or a SQLite row
+    std::string_view text;  // text or blob bytes; not owned: points into a page or a SQLite row
 
     static SqlValue null_value() { return {}; }
     static SqlValue of_integer(std::int64_t v) {
@@ -44,6 +45,12 @@ struct SqlValue {
         s.text = v;
         return s;
     }
+    static SqlValue of_blob(std::string_view bytes) {
+        SqlValue s;
+        s.kind = Kind::blob;
+        s.text = bytes;
+        return s;
+    }
 };
 
 // Exact equality: same storage class and same value.
@@ -52,7 +59,7 @@ inline bool operator!=(const SqlValue& a, const SqlValue& b) {
     return !(a == b);
 }
 
-// A short rendering for messages: 42, 1.5, 'text', NULL.
+// A short rendering for messages: 42, 1.5, 'text', x'00ff', NULL.
 std::string describe(const SqlValue& v);
 
 // A JSON number literal (as the server wrote it) mapped by the rule above. Throws Error when the

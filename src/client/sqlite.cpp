@@ -27,8 +27,11 @@ Database::~Database() {
 void Database::fail(const std::string& doing) const {
     int code = sqlite3_errcode(db_);
     std::string msg = sqlite3_errmsg(db_);
-    if (code == SQLITE_BUSY || (code & 0xff) == SQLITE_BUSY)
-        msg += " (another delta-sync is writing this replica)";
+    if ((code & 0xff) == SQLITE_BUSY)
+        throw ReplicaBusy("replica " + path_ + ": " + doing + ": " + msg +
+                          " (another program is writing this replica)");
+    if ((code & 0xff) == SQLITE_READONLY)
+        msg += " (delta-sync needs to write the replica file and its directory)";
     throw Error("replica " + path_ + ": " + doing + ": " + msg);
 }
 
@@ -36,14 +39,14 @@ void Database::exec(const std::string& sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         sqlite3_free(err);
-        fail(sql.substr(0, 60));
+        fail("running " + statement_summary(sql));
     }
 }
 
 Statement::Statement(Database& db, const std::string& sql) : db_(&db) {
     if (sqlite3_prepare_v2(db.handle(), sql.c_str(), static_cast<int>(sql.size()), &stmt_,
                            nullptr) != SQLITE_OK)
-        db.fail("preparing " + sql.substr(0, 60));
+        db.fail("preparing " + statement_summary(sql));
 }
 
 Statement::~Statement() {
@@ -78,6 +81,11 @@ void Statement::bind(int i, const SqlValue& v) {
             rc = sqlite3_bind_text64(stmt_, i, v.text.data(), v.text.size(), SQLITE_STATIC,
                                      SQLITE_UTF8);
             break;
+        case SqlValue::Kind::blob:
+            // An empty blob is still a blob (a null pointer would bind NULL).
+            rc = sqlite3_bind_blob64(stmt_, i, v.text.empty() ? "" : v.text.data(), v.text.size(),
+                                     SQLITE_STATIC);
+            break;
     }
     if (rc != SQLITE_OK) db_->fail("binding a value");
 }
@@ -86,8 +94,7 @@ bool Statement::step() {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    std::string sql = sqlite3_sql(stmt_);
-    db_->fail("running " + sql.substr(0, 60));
+    db_->fail("running " + statement_summary(sqlite3_sql(stmt_)));
 }
 
 void Statement::run() {
@@ -109,6 +116,10 @@ SqlValue Statement::column(int i) const {
             return SqlValue::of_real(sqlite3_column_double(stmt_, i));
         case SQLITE_NULL:
             return SqlValue::null_value();
+        case SQLITE_BLOB: {
+            const char* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+            return SqlValue::of_blob(std::string_view(p ? p : "", sqlite3_column_bytes(stmt_, i)));
+        }
         default: {
             const char* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
             return SqlValue::of_text(std::string_view(p ? p : "", sqlite3_column_bytes(stmt_, i)));
@@ -119,6 +130,15 @@ SqlValue Statement::column(int i) const {
 std::string Statement::column_text(int i) const {
     const char* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
     return p ? std::string(p, sqlite3_column_bytes(stmt_, i)) : std::string();
+}
+
+std::string statement_summary(std::string_view sql) {
+    const std::size_t limit = 80;
+    if (sql.size() <= limit) return std::string(sql);
+    // Cut between words, never inside a name or a keyword.
+    std::size_t cut = sql.rfind(' ', limit);
+    if (cut == std::string_view::npos || cut < limit / 2) cut = limit;
+    return std::string(sql.substr(0, cut)) + " ...";
 }
 
 std::string quote_identifier(std::string_view name) {

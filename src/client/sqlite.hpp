@@ -58,6 +58,9 @@ private:
     sqlite3_stmt* stmt_ = nullptr;
 };
 
+// A statement for a message: whole when short, else cut between two words, with "...".
+std::string statement_summary(std::string_view sql);
+
 // "name" with embedded quotes doubled: any server column or table name is a valid identifier.
 std::string quote_identifier(std::string_view name);
 

@@ -58,6 +58,16 @@ BOOST_AUTO_TEST_CASE(mistakes_are_refused_with_a_usage_error) {
     BOOST_CHECK_THROW(parse({"pull", "t", "--replica", "r", "--poll-interval", "5"}), UsageError);
     BOOST_CHECK_THROW(parse({"get", "a", "b"}), UsageError);
     BOOST_CHECK_THROW(parse({"track"}), UsageError);
+    // A replica that keeps nothing, help about nothing, an empty table name.
+    BOOST_CHECK_THROW(parse({"pull", "t", "--replica", ""}), UsageError);
+    BOOST_CHECK_THROW(parse({"pull", "t", "--replica", ":memory:"}), UsageError);
+    BOOST_CHECK_THROW(parse({"diff", "t", "--replica=:memory:"}), UsageError);
+    BOOST_CHECK_THROW(parse({"help", "nonsense"}), UsageError);
+    BOOST_CHECK_THROW(parse({"get", ""}), UsageError);
+    BOOST_CHECK_THROW(parse({"--version", "x"}), UsageError);
+    BOOST_TEST(parse({"--version"}).command == "version");
+    BOOST_TEST(parse({"help", "pull"}).tables[0] == "pull");
+    BOOST_TEST(parse({"pull", "-", "--replica", "r"}).tables[0] == "-");  // the server says
 }
 
 BOOST_AUTO_TEST_CASE(integers_are_checked) {

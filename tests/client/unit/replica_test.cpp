@@ -271,4 +271,161 @@ BOOST_AUTO_TEST_CASE(a_record_without_its_key_is_refused) {
     BOOST_CHECK_THROW(u.apply(parser.parse(doc(R"({"name":"no id"})", "", ""))), Error);
 }
 
+// A typed table, as a pull describes it: id bigint key, name text, price numeric(40,20), f float8.
+ReplicaTable typed(const std::string& name = "items", std::uint32_t oid = 100) {
+    ReplicaTable t;
+    t.name = name;
+    t.primary_key = "id";
+    t.key_kind = ReplicaTable::KeyKind::integer;
+    t.server_oid = oid;
+    t.server_schema = "public";
+    t.server_table = name;
+    t.columns = {{"id", "bigint", ColumnKind::integer},
+                 {"name", "text", ColumnKind::text},
+                 {"price", "numeric(40,20)", ColumnKind::decimal_text},
+                 {"f", "double precision", ColumnKind::floating}};
+    return t;
+}
+
+BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_replica_is_refused_untouched) {
+    ScratchReplica scratch;
+    {
+        sqlite::Database db(scratch.path, sqlite::Database::Mode::create);
+        db.exec("CREATE TABLE t1 (id INTEGER PRIMARY KEY, important TEXT)");
+    }
+    auto before = fs::file_size(scratch.path);
+    BOOST_CHECK_THROW(Replica r(scratch.path), Error);
+    BOOST_TEST(fs::file_size(scratch.path) == before);
+    BOOST_TEST(!fs::exists(scratch.path + "-wal"));
+    sqlite::Database db(scratch.path, sqlite::Database::Mode::existing);
+    sqlite::Statement mode(db, "PRAGMA journal_mode");
+    BOOST_REQUIRE(mode.step());
+    BOOST_TEST(mode.column_text(0) == "delete");
+}
+
+BOOST_AUTO_TEST_CASE(names_sqlite_cannot_tell_apart_are_refused) {
+    ScratchReplica scratch;
+    DeltaPageParser parser;
+    Replica r(scratch.path);
+    ReplicaTable items = typed();
+    r.place(items);
+    TableUpdate u(r, items);
+    u.start_rebuild();
+    u.apply(
+        parser.parse(doc(R"({"id":1,"name":"a","price":1.50000000000000000000,"f":1})", "", "")));
+    u.commit("v1");
+
+    ReplicaTable other = typed("Items", 200);  // another server table, same folded name
+    BOOST_CHECK_THROW(r.place(other), Error);
+    ReplicaTable renamed = typed("goods", 100);  // the same table, renamed on the server
+    r.place(renamed);
+    BOOST_TEST(renamed.name == "items");
+    ReplicaTable cased = typed("cased", 300);
+    cased.columns.push_back({"Name", "text", ColumnKind::text});
+    BOOST_CHECK_THROW(r.place(cased), Error);
+    r.database().exec("CREATE TABLE mine (x)");
+    ReplicaTable mine = typed("MINE", 400);
+    BOOST_CHECK_THROW(r.place(mine), Error);
+    ReplicaTable own = typed("_delta_sync_state", 500);
+    BOOST_CHECK_THROW(r.place(own), Error);
+
+    sqlite::Statement s(r.database(),
+                        "SELECT typeof(price), price, typeof(f), \"price:real\" FROM items");
+    BOOST_REQUIRE(s.step());
+    BOOST_TEST(s.column_text(0) == "text");
+    BOOST_TEST(s.column_text(1) == "1.50000000000000000000");
+    BOOST_TEST(s.column_text(2) == "real");
+    BOOST_TEST((s.column(3) == SqlValue::of_real(1.5)));
+}
+
+BOOST_AUTO_TEST_CASE(a_users_table_created_after_the_checks_is_not_dropped) {
+    ScratchReplica scratch;
+    DeltaPageParser parser;
+    Replica r(scratch.path);
+    ReplicaTable items = typed();
+    r.place(items);
+    TableUpdate u(r, items);
+    r.database().exec("CREATE TABLE items (mine TEXT); INSERT INTO items VALUES ('keep')");
+    BOOST_CHECK_THROW(u.start_rebuild(), Error);
+    sqlite::Statement s(r.database(), "SELECT mine FROM items");
+    BOOST_REQUIRE(s.step());
+    BOOST_TEST(s.column_text(0) == "keep");
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_takes_one_source) {
+    ScratchReplica scratch;
+    ReplicaSource a{"7300000000000000001", "app", 16384};
+    {
+        Replica r(scratch.path);
+        BOOST_TEST(!r.source());
+        r.claim(a);
+    }
+    Replica r(scratch.path);
+    BOOST_TEST(r.source()->describe() == a.describe());
+    r.check_source(a);
+    ReplicaSource other_cluster{"7300000000000000002", "app", 16384};
+    ReplicaSource other_database{"7300000000000000001", "app2", 16385};
+    BOOST_CHECK_THROW(r.check_source(other_cluster), Error);
+    BOOST_CHECK_THROW(r.check_source(other_database), Error);
+    BOOST_CHECK_THROW(r.claim(other_cluster), Error);
+}
+
+BOOST_AUTO_TEST_CASE(a_resync_keeps_the_users_index_trigger_and_view) {
+    ScratchReplica scratch;
+    DeltaPageParser parser;
+    Replica r(scratch.path);
+    ReplicaTable items = typed();
+    {
+        TableUpdate u(r, items);
+        u.start_rebuild();
+        u.apply(parser.parse(doc(R"({"id":1,"name":"a","price":"NaN","f":2})", "", "")));
+        u.commit("v1");
+    }
+    r.database().exec(
+        "CREATE INDEX by_name ON items (name); CREATE VIEW named AS SELECT name FROM items; "
+        "CREATE TABLE log (n); CREATE TRIGGER t AFTER INSERT ON items BEGIN INSERT INTO log "
+        "VALUES (NEW.id); END");
+    auto objects = [&] {
+        std::vector<std::string> out;
+        sqlite::Statement s(
+            r.database(),
+            "SELECT name FROM sqlite_schema WHERE name IN ('by_name', 'named', 't') "
+            "ORDER BY 1");
+        while (s.step()) out.push_back(s.column_text(0));
+        return out;
+    };
+    BOOST_TEST(objects().size() == 3u);
+    {  // in place: same columns
+        TableUpdate u(r, items);
+        u.start_rebuild();
+        u.apply(parser.parse(doc(R"({"id":2,"name":"b","price":1,"f":3})", "", "")));
+        u.commit("v2");
+    }
+    BOOST_TEST(objects().size() == 3u);
+    items.columns.push_back({"color", "text", ColumnKind::text});
+    {  // a new column: rebuilt and swapped in, the index and trigger created again
+        TableUpdate u(r, items);
+        BOOST_TEST(!u.cursor());
+        BOOST_TEST(u.columns_changed());
+        u.start_rebuild();
+        u.apply(parser.parse(doc(R"({"id":3,"name":"c","price":2,"f":4,"color":"red"})", "", "")));
+        u.commit("v3");
+    }
+    BOOST_TEST(objects().size() == 3u);
+    sqlite::Statement v(r.database(), "SELECT name FROM named");
+    BOOST_REQUIRE(v.step());
+    BOOST_TEST(v.column_text(0) == "c");
+    // An index on a column the server no longer has cannot be kept: refused, nothing changed.
+    r.database().exec("CREATE INDEX by_color ON items (color)");
+    items.columns.pop_back();
+    {
+        TableUpdate u(r, items);
+        u.start_rebuild();
+        u.apply(parser.parse(doc(R"({"id":4,"name":"d","price":2,"f":4})", "", "")));
+        BOOST_CHECK_THROW(u.commit("v4"), Error);
+    }
+    BOOST_TEST(r.state("items")->server_version == "v3");
+    BOOST_TEST(names(r, "items") == (std::map<long, std::string>{{3, "c"}}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
