@@ -119,6 +119,15 @@ const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     return c;
 }
 
+// Whether two values of the key are the same bytes once detoasted: an UPDATE that writes every
+// column may hand the key back compressed or inline where the stored row has it the other way.
+// Byte identity (as datum_image_eq) rather than the type's equality: a key equal under its
+// opclass but spelled differently ('1.0' and '1.00' as numeric) would reach clients as new.
+bool same_key(Datum a, Datum b, const TrackingColumns* c) {
+    if (c->pk_byval || c->pk_len != -1) return datumIsEqual(a, b, c->pk_byval, c->pk_len);
+    return datum_image_eq(a, b, false, -1);
+}
+
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -160,8 +169,7 @@ Datum stamp(FunctionCallInfo fcinfo) {
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
         Datum old_key = heap_getattr(old, c->pk, desc, &isnull);
         Datum new_key = heap_getattr(tuple, c->pk, desc, &new_isnull);
-        if (isnull != new_isnull ||
-            (!isnull && !datumIsEqual(old_key, new_key, c->pk_byval, c->pk_len)))
+        if (isnull != new_isnull || (!isnull && !same_key(old_key, new_key, c)))
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot change the primary key of a row of tracked table \"%s\"",
