@@ -188,12 +188,20 @@ Datum stamp(FunctionCallInfo fcinfo) {
 
 // Prepared soft-delete UPDATEs, one per table. The SQL names the table, so an entry is rebuilt
 // when the table's name or schema changes (schema renames are seen through a syscache callback).
+//
+// A plan may be running while another soft delete needs a slot: a user trigger fired by the
+// soft-delete UPDATE can delete from tracked tables itself, after a schema change or through
+// more tables than there are slots. A running plan is never freed: `users` counts the
+// executions under way; a slot that goes stale while in use is only unlisted (relid cleared) and
+// its plan freed when its last execution ends; a full cache of running plans gets a plan of its
+// own for this one execution.
 struct SoftDeletePlan {
-    Oid relid;
+    Oid relid;  // InvalidOid: unlisted (free, or stale and waiting for its users to finish)
     Oid nsp;
     NameData relname;
     uint64 namespace_generation;
     SPIPlanPtr plan;
+    int users;
 };
 constexpr int plan_slots = 32;
 SoftDeletePlan plans[plan_slots];
@@ -202,7 +210,26 @@ uint64 namespace_generation = 1;
 
 void namespace_changed(Datum, int, uint32) { ++namespace_generation; }
 
-SPIPlanPtr soft_delete_plan(Relation rel) {
+void release_slot_plan(SoftDeletePlan* slot) {
+    SPIPlanPtr old = slot->plan;
+    slot->plan = nullptr;
+    slot->relid = InvalidOid;
+    if (old) SPI_freeplan(old);
+}
+
+SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
+    char* sql = psprintf(
+        "UPDATE ONLY %s t SET deleted_at = $2 WHERE t.ctid OPERATOR(pg_catalog.=) $1",
+        quote_qualified_identifier(get_namespace_name(nsp), relname));
+    Oid types[2] = {TIDOID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
+    if (!plan) elog(ERROR, "delta_sync: cannot prepare the soft delete: %s", SPI_result_code_string(SPI_result));
+    return plan;
+}
+
+// The slot holding a current plan for `rel`, or nullptr when every slot is running a plan (the
+// caller then prepares an unkept plan that SPI_finish frees).
+SoftDeletePlan* soft_delete_slot(Relation rel) {
     Oid relid = RelationGetRelid(rel);
     Oid nsp = RelationGetNamespace(rel);
     const char* relname = RelationGetRelationName(rel);
@@ -211,8 +238,11 @@ SPIPlanPtr soft_delete_plan(Relation rel) {
         if (p.plan && p.relid == relid) {
             if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
                 p.namespace_generation == namespace_generation)
-                return p.plan;
-            slot = &p;
+                return &p;
+            if (p.users > 0)
+                p.relid = InvalidOid;  // stale but running: its last user frees it
+            else
+                slot = &p;
             break;
         }
     }
@@ -223,28 +253,43 @@ SPIPlanPtr soft_delete_plan(Relation rel) {
                 break;
             }
     }
-    if (!slot) {
-        slot = &plans[next_victim];
+    for (int tried = 0; !slot && tried < plan_slots; ++tried) {
+        SoftDeletePlan* victim = &plans[next_victim];
         next_victim = (next_victim + 1) % plan_slots;
+        if (victim->users == 0) slot = victim;
     }
-    if (slot->plan) {
-        SPIPlanPtr old = slot->plan;
-        slot->plan = nullptr;
-        SPI_freeplan(old);
-    }
-    char* sql = psprintf(
-        "UPDATE ONLY %s t SET deleted_at = $2 WHERE t.ctid OPERATOR(pg_catalog.=) $1",
-        quote_qualified_identifier(get_namespace_name(nsp), relname));
-    Oid types[2] = {TIDOID, TIMESTAMPTZOID};
-    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
-    if (!plan) elog(ERROR, "delta_sync: cannot prepare the soft delete: %s", SPI_result_code_string(SPI_result));
+    if (!slot) return nullptr;
+    if (slot->plan) release_slot_plan(slot);
+    SPIPlanPtr plan = prepare_soft_delete(nsp, relname);
     SPI_keepplan(plan);
     slot->relid = relid;
     slot->nsp = nsp;
     namestrcpy(&slot->relname, relname);
     slot->namespace_generation = namespace_generation;
     slot->plan = plan;
-    return plan;
+    slot->users = 0;
+    return slot;
+}
+
+// Runs the soft-delete UPDATE of one row, keeping its slot's plan alive while it runs.
+int run_soft_delete(Relation rel, Datum* values) {
+    SoftDeletePlan* volatile slot = soft_delete_slot(rel);
+    if (!slot) {
+        SPIPlanPtr plan = prepare_soft_delete(RelationGetNamespace(rel), RelationGetRelationName(rel));
+        return SPI_execute_plan(plan, values, nullptr, false, 0);
+    }
+    volatile int rc = 0;
+    ++slot->users;
+    PG_TRY();
+    {
+        rc = SPI_execute_plan(slot->plan, values, nullptr, false, 0);
+    }
+    PG_FINALLY();
+    {
+        if (--slot->users == 0 && slot->relid == InvalidOid) release_slot_plan(slot);
+    }
+    PG_END_TRY();
+    return rc;
 }
 
 Datum soft_delete(FunctionCallInfo fcinfo) {
@@ -265,10 +310,9 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     }
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-    SPIPlanPtr plan = soft_delete_plan(rel);
     Datum values[2] = {PointerGetDatum(&tuple->t_self),
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
-    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
+    int rc = run_soft_delete(rel, values);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: soft delete failed (%d)", rc);
     if (SPI_processed != 1)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
