@@ -5,13 +5,15 @@
 //    created_at and the creation version cannot be changed by an UPDATE.
 //  soft_delete (BEFORE DELETE, each row): the row stays, with deleted_at = now(), through an
 //    UPDATE (so stamp gives it a new version); the physical delete is skipped.
-//  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): NOTIFY delta_sync with
-//    the table's name; on TRUNCATE also raise the table's horizon, so every older cursor resyncs.
+//  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
+//    table changed (waiters, opt-in NOTIFY); on TRUNCATE also raises the table's horizon, so
+//    every older cursor resyncs.
 //
 // These run inside other people's statements, once per row: plain data only, one guard each, no
 // catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
+#include "live.hpp"
 #include "registry.hpp"
 
 extern "C" {
@@ -48,6 +50,10 @@ struct TrackingColumns {
     AttrNumber pk;  // the single-column primary key
     int16 pk_len;
     bool pk_byval;
+    // Row buffers for one deform of each tuple (stamp), sized to the descriptor.
+    int natts;
+    Datum *values, *old_values;
+    bool *nulls, *old_nulls;
 };
 
 AttrNumber find_column(TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -86,7 +92,7 @@ bool still_valid(const TrackingColumns* c, Relation rel) {
     return true;
 }
 
-const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
+TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     auto* c = static_cast<TrackingColumns*>(fcinfo->flinfo->fn_extra);
     if (c && still_valid(c, rel)) return c;
     if (!c) {
@@ -143,47 +149,58 @@ Datum stamp(FunctionCallInfo fcinfo) {
                         errmsg("delta_sync._stamp() must fire BEFORE INSERT OR UPDATE FOR EACH ROW")));
     Relation rel = td->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);
-    const TrackingColumns* c = tracking_columns(fcinfo, rel);
+    TrackingColumns* c = tracking_columns(fcinfo, rel);
+    if (c->natts != desc->natts) {
+        MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+        c->natts = 0;
+        c->values = static_cast<Datum*>(MemoryContextAlloc(mcxt, sizeof(Datum) * desc->natts));
+        c->old_values = static_cast<Datum*>(MemoryContextAlloc(mcxt, sizeof(Datum) * desc->natts));
+        c->nulls = static_cast<bool*>(MemoryContextAlloc(mcxt, sizeof(bool) * desc->natts));
+        c->old_nulls = static_cast<bool*>(MemoryContextAlloc(mcxt, sizeof(bool) * desc->natts));
+        c->natts = desc->natts;
+    }
 
     // pg_current_xact_id(): top-level, 64-bit, assigned if this is the first write.
     Datum xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
     Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
-    int cols[4];
-    Datum values[4];
-    bool nulls[4] = {false, false, false, false};
-    int n = 0;
-    HeapTuple tuple;
-    cols[n] = c->changed_xid, values[n++] = xid;
-    cols[n] = c->updated_at, values[n++] = now;
+    // One deform of each tuple; the new row is formed from the values (heap_modify_tuple would
+    // deform it again, and reading the old row column by column walks it once per column).
+    Datum* values = c->values;
+    bool* nulls = c->nulls;
+    HeapTuple tuple = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? td->tg_trigtuple : td->tg_newtuple;
+    heap_deform_tuple(tuple, desc, values, nulls);
+    auto set = [&](AttrNumber col, Datum v, bool isnull) {
+        values[col - 1] = v;
+        nulls[col - 1] = isnull;
+    };
+    set(c->changed_xid, xid, false);
+    set(c->updated_at, now, false);
     if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
-        tuple = td->tg_trigtuple;
-        cols[n] = c->created_xid, values[n++] = xid;
-        bool isnull;
-        heap_getattr(tuple, c->created_at, desc, &isnull);
-        if (isnull) cols[n] = c->created_at, values[n++] = now;
+        set(c->created_xid, xid, false);
+        if (nulls[c->created_at - 1]) set(c->created_at, now, false);
     } else {
-        tuple = td->tg_newtuple;
-        HeapTuple old = td->tg_trigtuple;
-        bool isnull, new_isnull;
+        Datum* old_values = c->old_values;
+        bool* old_nulls = c->old_nulls;
+        heap_deform_tuple(td->tg_trigtuple, desc, old_values, old_nulls);
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
-        Datum old_key = heap_getattr(old, c->pk, desc, &isnull);
-        Datum new_key = heap_getattr(tuple, c->pk, desc, &new_isnull);
-        if (isnull != new_isnull || (!isnull && !same_key(old_key, new_key, c)))
+        int k = c->pk - 1;
+        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c)))
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot change the primary key of a row of tracked table \"%s\"",
                             RelationGetRelationName(rel)),
                      errhint("Delete the row and insert it with the new key, so that clients "
                              "hear of both.")));
-        cols[n] = c->created_xid;
-        values[n] = heap_getattr(old, c->created_xid, desc, &isnull);
-        nulls[n++] = isnull;
-        cols[n] = c->created_at;
-        values[n] = heap_getattr(old, c->created_at, desc, &isnull);
-        nulls[n++] = isnull;
+        set(c->created_xid, old_values[c->created_xid - 1], old_nulls[c->created_xid - 1]);
+        set(c->created_at, old_values[c->created_at - 1], old_nulls[c->created_at - 1]);
     }
-    return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls));
+    HeapTuple result = heap_form_tuple(desc, values, nulls);
+    // The executor keeps the row's identity from the tuple it handed in.
+    result->t_data->t_ctid = tuple->t_data->t_ctid;
+    result->t_self = tuple->t_self;
+    result->t_tableOid = tuple->t_tableOid;
+    return PointerGetDatum(result);
 }
 
 // Prepared soft-delete UPDATEs, one per table. The SQL names the table, so an entry is rebuilt
@@ -358,12 +375,18 @@ Datum after_statement(FunctionCallInfo fcinfo) {
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("delta_sync._after_statement() must fire AFTER ... FOR EACH STATEMENT")));
     Relation rel = td->tg_relation;
-    if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(RelationGetRelid(rel));
-    char* payload = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
-                             RelationGetRelationName(rel));
-    // Tables written by many concurrent transactions can turn NOTIFY off (delta_sync.set_notify):
-    // it serialises their commits on one cluster-wide lock. Clients then rely on polling.
-    if (read_registry_row(RelationGetRelid(rel)).notify) Async_Notify("delta_sync", payload);
+    Oid relid = RelationGetRelid(rel);
+    if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(relid);
+    // NOTIFY is opt-in (delta_sync.set_notify): a writer that notifies takes one cluster-wide
+    // lock at commit and holds it through its WAL flush. Preloaded, the notify worker sends it
+    // instead; otherwise this transaction does, as before.
+    bool notify = table_notifies(relid);
+    if (live_preloaded())
+        note_table_written(relid, notify);
+    else if (notify)
+        Async_Notify("delta_sync", quote_qualified_identifier(
+                                       get_namespace_name(RelationGetNamespace(rel)),
+                                       RelationGetRelationName(rel)));
     return PointerGetDatum(nullptr);
 }
 
