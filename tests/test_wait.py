@@ -17,10 +17,19 @@ On each primary:
   and no committed change is lost.
 On the standby: a wait started there returns once the primary's commit is replayed, and not while
 replay is paused.
+With the client built (build/delta-sync): `pull --watch` of two tables from the standby and from
+the primary, with the poll set to an hour so only delta_sync.wait() can wake it, holds one server
+connection, applies each commit, and survives its connection being terminated (a commit made
+while it is away arrives too). The observed commit-to-replica latencies are printed (not checked:
+speed is shown by make bench).
 """
 import os
 import signal
+import sqlite3
+import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -31,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgcluster  # noqa: E402
 
 PORTS = {False: (5481, 5482), True: (5483, 5484)}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENT = os.environ.get("DELTA_SYNC_CLIENT", os.path.join(ROOT, "build", "delta-sync"))
 PATIENCE = 20  # seconds a wait that must return gets; a wait that must not return gets 1
 
 
@@ -227,6 +238,82 @@ def standby_checks(p, s, label):
           "paused, not on rollback")
 
 
+def replica_value(path, query):
+    try:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            row = db.execute(query).fetchone()
+            return row[0] if row else None
+        finally:
+            db.close()
+    except sqlite3.OperationalError:  # not created yet
+        return None
+
+
+def until_replica(path, query, expected, what):
+    start = time.monotonic()
+    while time.monotonic() - start < 60:
+        if replica_value(path, query) == expected:
+            return time.monotonic() - start
+        time.sleep(0.002)
+    fail(f"{what}: the replica never showed {expected!r} (it says {replica_value(path, query)!r})")
+
+
+def watch_checks(primary, server, label):
+    """pull --watch of t6 and t7 from `server` (the primary or its standby)."""
+    if not os.access(CLIENT, os.X_OK):
+        print(f"wait ({label}): client not built, pull --watch not checked")
+        return
+    work = tempfile.mkdtemp(prefix="delta_sync_wait_watch.")
+    replica = os.path.join(work, "replica.db")
+    app = f"delta_sync_wait_watch_{os.getpid()}"
+    dsn = f"host={server.sock} port={server.port} user=postgres dbname=postgres application_name={app}"
+    proc = subprocess.Popen([CLIENT, "pull", "t6", "t7", "--replica", replica, "--watch",
+                             "--poll-interval", "3600", "--dsn", dsn],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        key = int(time.time() * 1000) % 1000000
+        primary.query("INSERT INTO t6 VALUES (%s, 'first')", (key,))
+        until_replica(replica, f"SELECT v FROM t6 WHERE id = {key}", "first", f"{label}: first sync")
+        connections = server.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                   (app,))
+        if connections != 1:
+            fail(f"{label}: pull --watch of two tables holds {connections} connections, not 1")
+        latencies = []
+        for i in range(20):
+            table = "t6" if i % 2 else "t7"
+            # A durable commit: with synchronous_commit = off (the test clusters) the WAL would
+            # reach a standby only at the WAL writer's next round (200 ms).
+            primary.query(f"SET synchronous_commit = on; INSERT INTO {table} VALUES (%s, 'w')",
+                          (key + 1 + i,))
+            latencies.append(until_replica(replica, f"SELECT v FROM {table} WHERE id = {key + 1 + i}",
+                                           "w", f"{label}: commit {i}"))
+        server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                     (app,))
+        primary.query("UPDATE t6 SET v = 'while away' WHERE id = %s", (key,))
+        until_replica(replica, f"SELECT v FROM t6 WHERE id = {key}", "while away",
+                      f"{label}: commit while the connection was lost")
+        primary.query("UPDATE t7 SET v = 'after' WHERE id = %s", (key + 1,))
+        until_replica(replica, f"SELECT v FROM t7 WHERE id = {key + 1}", "after",
+                      f"{label}: commit after reconnecting")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        if proc.returncode != 0:
+            fail(f"{label}: pull --watch exited {proc.returncode}: {err}")
+        if "connection lost" not in err:
+            fail(f"{label}: the lost connection was not reported: {err!r}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    latencies.sort()
+    print(f"wait ({label}): pull --watch of 2 tables on 1 connection applied 20 commits and "
+          f"survived a terminated connection; commit-to-replica latency p50 "
+          f"{statistics.median(latencies) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms "
+          "(observed, not checked)")
+
+
 def main():
     try:
         for preloaded in (False, True):
@@ -235,8 +322,10 @@ def main():
             pport, sport = PORTS[preloaded]
             p = pgcluster.start_primary(f"wait_primary_{int(preloaded)}", pport, *conf)
             primary_checks(p, label)
+            watch_checks(p, p, label)
             s = pgcluster.from_base_backup(p, f"wait_standby_{int(preloaded)}", sport, True)
             standby_checks(p, s, label)
+            watch_checks(p, s, label + ", hot standby")
             s.stop()
             p.stop()
     finally:

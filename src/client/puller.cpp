@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 namespace delta_sync::client {
@@ -185,6 +186,7 @@ PullReport Puller::pull_once(const TableInfo& info) {
         rethrow_server_error(info.display_name);
     }
     update.commit(version);
+    report.server_version = version;
     return report;
 }
 
@@ -202,10 +204,17 @@ std::set<std::string> Puller::take_notifications() {
 
 void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseconds poll_interval,
                    const std::function<void(const PullReport&)>& on_pull) {
-    listening_ = true;
-    disconnect();  // reconnect with the listener in place before the first snapshot
+    // delta_sync.wait() needs no LISTEN (which a hot standby refuses); older servers get one.
+    listening_ = false;
+    disconnect();
+    bool can_wait = server().can_wait();
+    if (!can_wait) {
+        listening_ = true;
+        disconnect();  // reconnect with the listener in place before the first snapshot
+    }
     std::set<std::string> all(names.begin(), names.end());
     std::set<std::string> pending = all;
+    std::map<std::string, std::string> cursors;  // what each table's last pull stored
     auto next_poll = std::chrono::steady_clock::now() + poll_interval;
     Backoff backoff(options_.first_backoff, options_.max_backoff);
     while (!stop_requested()) {
@@ -218,7 +227,9 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             }
             while (!pending.empty() && !stop_requested()) {
                 std::string name = *pending.begin();
-                on_pull(pull(name));
+                PullReport report = pull(name);
+                cursors[name] = report.server_version;
+                on_pull(report);
                 pending.erase(name);
                 if (reconnected_) {
                     reconnected_ = false;
@@ -227,9 +238,25 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             }
             backoff = Backoff(options_.first_backoff, options_.max_backoff);
             while (pending.empty() && !stop_requested()) {
-                for (const std::string& payload : take_notifications())
-                    for (const std::string& name : names)
-                        if (table(name).notify_payload == payload) pending.insert(name);
+                if (can_wait) {
+                    std::vector<std::uint32_t> oids;
+                    std::vector<std::optional<std::string>> since;
+                    for (const std::string& name : names) {
+                        oids.push_back(table(name).oid);
+                        auto c = cursors.find(name);
+                        since.push_back(c == cursors.end() ? std::nullopt
+                                                           : std::optional<std::string>(c->second));
+                    }
+                    // Short waits keep a stop request prompt (the handlers only set a flag).
+                    for (std::uint32_t oid : server().wait_for_changes(oids, since,
+                                                                       std::chrono::milliseconds(500)))
+                        for (const std::string& name : names)
+                            if (table(name).oid == oid) pending.insert(name);
+                } else {
+                    for (const std::string& payload : take_notifications())
+                        for (const std::string& name : names)
+                            if (table(name).notify_payload == payload) pending.insert(name);
+                }
                 if (!pending.empty()) break;
                 auto now = std::chrono::steady_clock::now();
                 if (now >= next_poll) {
@@ -237,6 +264,7 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
                     next_poll = now + poll_interval;
                     break;
                 }
+                if (can_wait) continue;
                 // Short waits keep a stop request prompt even if a signal slips past the wait.
                 try {
                     server_->connection().await_notification(0, 200000);

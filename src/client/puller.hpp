@@ -2,9 +2,11 @@
 //
 // A pull of one table is one delta_since() call applied in one TableUpdate. A lost connection
 // rolls that transaction back and the pull starts over from the stored cursor after a backoff, so
-// a change can be fetched twice but never skipped. --watch listens on the delta_sync channel
-// before each pull reads its snapshot (a commit after the snapshot always wakes it), and polls
-// every table every poll interval in case a notification was lost with a connection.
+// a change can be fetched twice but never skipped. --watch waits with delta_sync.wait() on one
+// connection for all its tables, each with the cursor its last pull stored (so a commit after
+// that pull's snapshot always wakes it, on a primary or a standby); against a server without it
+// (before 1.2) it listens on the delta_sync channel before each pull reads its snapshot. Either
+// way it polls every table every poll interval in case a wake-up was lost with a connection.
 #pragma once
 
 #include "delta_page.hpp"
@@ -52,6 +54,7 @@ struct PullReport {
     bool resync_required = false;  // ... because the server said fullResyncRequired
     ApplyCounts counts;
     long pages = 0;
+    std::string server_version;  // the cursor the replica now holds for the table
 };
 
 class Puller {
