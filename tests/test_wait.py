@@ -8,7 +8,8 @@ On each primary:
   while the waiter is checked to be still waiting), and returns that table only;
 - not on a rolled-back write (the wait runs into its timeout); on timeout, an empty array;
 - cancelled by pg_cancel_backend and by statement_timeout (57014), and the same session waits
-  again afterwards; a terminated waiter leaves no trace (57P01);
+  again afterwards; a terminated waiter leaves no trace (57P01); a client that disappears (killed
+  psql) ends its wait;
 - 20 tables and 40 waiters on 3 tables each: a commit to one table wakes exactly the waiters of
   that table, with that table; the others keep waiting;
 - a waiting backend killed with SIGKILL: the postmaster restarts every backend (that is what
@@ -156,6 +157,27 @@ def primary_checks(p, label):
     if w.error is None:
         fail(f"{label}: a terminated wait returned {w.result}")
 
+    # A client that goes away (killed, so it cannot cancel) ends its wait within seconds.
+    app = f"delta_sync_wait_gone_{os.getpid()}"
+    psql = subprocess.Popen([os.path.join(pgcluster.PGBIN, "psql"), "-X", "-q", "-h", p.sock, "-p",
+                             str(p.port), "-U", "postgres", "-d", "postgres", "-c",
+                             "SELECT delta_sync.wait('{t1}', NULL, '1 hour')"],
+                            env=dict(os.environ, PGAPPNAME=app), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    count = lambda: p.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,))
+    deadline = time.monotonic() + PATIENCE
+    while count() == 0:
+        if time.monotonic() > deadline:
+            fail(f"{label}: the psql waiter never connected")
+        time.sleep(0.05)
+    psql.kill()
+    psql.wait()
+    deadline = time.monotonic() + PATIENCE
+    while count() != 0:
+        if time.monotonic() > deadline:
+            fail(f"{label}: a wait outlived its client by {PATIENCE}s")
+        time.sleep(0.1)
+
     # Many tables, many waiters: exactly the waiters of the written table wake, with that table.
     v = cursor_now(conn, "t0")
     waiters = []
@@ -205,7 +227,7 @@ def primary_checks(p, label):
     if p.value("SELECT count(*) FROM t1 WHERE id = 1") != 1:
         fail(f"{label}: a committed change was lost in the crash restart")
     print(f"wait ({label}): returns on commit and not before, not on rollback, {{}} at the timeout; "
-          "cancel, statement_timeout, terminate; 40 waiters on 20 tables woken exactly; a SIGKILLed "
+          "cancel, statement_timeout, terminate, a vanished client; 40 waiters on 20 tables woken exactly; a SIGKILLed "
           "waiter: server back, the others reconnect and are woken")
 
 

@@ -28,7 +28,7 @@ extern "C" {
 
 namespace delta_sync {
 
-int poll_interval_ms = 10;
+int poll_interval_ms = 20;
 int notify_interval_ms = 50;
 
 namespace {
@@ -292,7 +292,7 @@ void live_init() {
         "How often delta_sync.wait() checks for commits when no shared memory wakes it.",
         "Without shared_preload_libraries = 'delta_sync', and on a hot standby, a wait looks for "
         "finished transactions this often and probes its tables only when one finished.",
-        &poll_interval_ms, 10, 1, 60000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+        &poll_interval_ms, 20, 1, 60000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "delta_sync.notify_interval",
         "Shortest time between two NOTIFY delta_sync of one table, sent by the notify worker.",

@@ -9,7 +9,8 @@
 // the cursor already saw). A cursor the table can no longer answer (horizon, purge, another
 // cluster) counts as a change: the client's next pull resyncs.
 //
-// Between probes the backend sleeps on its latch, holding no lock and no snapshot:
+// Between probes the backend sleeps on its latch holding no lock (only the calling statement's
+// own snapshot, as any statement does: callers keep timeouts short, the client uses 0.5 s):
 //  - preloaded, on a primary: committers of these tables set the latch (live_shmem.cpp); a probe
 //    runs when a table's shared change counter moved, and once a second if any transaction
 //    finished (changes no trigger reports: COMMIT PREPARED, ALTER TABLE raising a horizon);
@@ -281,6 +282,7 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
             AllocSetContextCreate(CurrentMemoryContext, "delta_sync wait", ALLOCSET_DEFAULT_SIZES);
         TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), a.timeout_ms);
         TimestampTz next_tick = 0;  // the next check of finished transactions
+        TimestampTz next_connection_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
         bool first = true;
         std::uint64_t seen_changes = 0, seen_completed = 0;
         int n = 0;
@@ -319,10 +321,14 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
             long sleep_ms = TimestampDifferenceMilliseconds(now_ts, Min(deadline, next_tick));
             (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                             Max(sleep_ms, 1), PG_WAIT_EXTENSION);
-            // A client that went away ends the wait (PostgreSQL only notices on its next read).
-            if (MyProcPort && now_ts >= next_tick && pq_check_connection() == false)
-                ereport(FATAL, (errcode(ERRCODE_CONNECTION_FAILURE),
-                                errmsg("connection to client lost")));
+            // A client that went away ends the wait (PostgreSQL itself notices only on its next
+            // read, or with client_connection_check_interval): one poll() of the socket a second.
+            if (MyProcPort && GetCurrentTimestamp() >= next_connection_check) {
+                if (!pq_check_connection())
+                    ereport(FATAL, (errcode(ERRCODE_CONNECTION_FAILURE),
+                                    errmsg("connection to client lost")));
+                next_connection_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+            }
         }
         MemoryContextDelete(scratch);
         return n;
