@@ -21,6 +21,7 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
@@ -134,6 +135,26 @@ bool same_key(Datum a, Datum b, const TrackingColumns* c) {
     return datum_image_eq(a, b, false, -1);
 }
 
+// Whether an UPDATE may have changed the key or the creation columns in the new row: they are
+// assigned by the statement, or another BEFORE UPDATE row trigger (which could set anything)
+// exists on the table.
+bool old_row_needed(const TriggerData* td, const TrackingColumns* c) {
+    const TriggerDesc* triggers = td->tg_relation->trigdesc;
+    int before_update_row = 0;
+    for (int i = 0; triggers && i < triggers->numtriggers; ++i) {
+        int16 type = triggers->triggers[i].tgtype;
+        if (TRIGGER_FOR_ROW(type) && TRIGGER_FOR_BEFORE(type) && TRIGGER_FOR_UPDATE(type))
+            ++before_update_row;
+    }
+    if (before_update_row != 1) return true;
+    const Bitmapset* cols = td->tg_updatedcols;
+    if (!cols) return true;
+    const AttrNumber kept[] = {c->pk, c->created_xid, c->created_at};
+    for (AttrNumber a : kept)
+        if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, cols)) return true;
+    return false;
+}
+
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -179,6 +200,9 @@ Datum stamp(FunctionCallInfo fcinfo) {
     if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
         set(c->created_xid, xid, false);
         if (nulls[c->created_at - 1]) set(c->created_at, now, false);
+    } else if (!old_row_needed(td, c)) {
+        // Neither the key nor the creation columns are assigned, and no other row trigger can
+        // change them: the new row carries the old values, and the old row need not be read.
     } else {
         Datum* old_values = c->old_values;
         bool* old_nulls = c->old_nulls;
