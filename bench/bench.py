@@ -528,6 +528,55 @@ def live_wakeups(cluster, db):
             "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, "max_ms": lat[-1] * 1e3}
 
 
+def live_client_latency(cluster, db, samples=100):
+    """Commit-to-replica latency of `delta-sync pull --watch`: from an UPDATE's COMMIT returning
+    to the replica (SQLite, read every millisecond) showing it."""
+    import sqlite3
+    if not os.access(CLIENT, os.X_OK):
+        return {"not_measured": "client not built"}
+    work = tempfile.mkdtemp(prefix="delta_sync_bench_watch.")
+    replica = os.path.join(work, "replica.db")
+    proc = subprocess.Popen([CLIENT, "pull", "pg_tracked", "--replica", replica, "--watch",
+                             "--poll-interval", "3600", "--quiet", "--dsn", cluster.dsn],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stock(key):
+        try:
+            r = sqlite3.connect(replica, timeout=30)
+            try:
+                row = r.execute("SELECT stock FROM pg_tracked WHERE id = ?", (key,)).fetchone()
+                return row[0] if row else None
+            finally:
+                r.close()
+        except sqlite3.OperationalError:
+            return None
+
+    def until(key, value, limit=60):
+        start = time.perf_counter()
+        while stock(key) != value:
+            if time.perf_counter() - start > limit:
+                raise RuntimeError("the replica did not catch up")
+            time.sleep(0.001)
+        return time.perf_counter()
+
+    try:
+        until(1, db.one("SELECT stock FROM pg_tracked WHERE id = 1"), 600)  # first sync
+        lat = []
+        for _ in range(samples):
+            key = random.randint(1, PGBENCH_ROWS)
+            value = db.one("UPDATE pg_tracked SET stock = stock + 1 WHERE id = %s RETURNING stock", (key,))
+            committed = time.perf_counter()
+            lat.append(until(key, value) - committed)
+            time.sleep(0.02)
+        lat.sort()
+        return {"samples": len(lat), "p50_ms": lat[len(lat) // 2] * 1e3,
+                "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3}
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def cpu_seconds(pids):
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
@@ -573,8 +622,8 @@ def live_idle_cpu(cluster, db, seconds=10):
 
 def bench_live(db, res):
     """pgbench tracked ÷ untracked (updates, inserts) with fsync off and on, with and without
-    shared_preload_libraries = 'delta_sync', each beside its same-columns floor; wake-up latency
-    and the CPU of 100 idle waiters, preloaded and not. Each configuration gets its own cluster."""
+    shared_preload_libraries = 'delta_sync', each beside its same-columns floor; wake-up latency,
+    the CPU of 100 idle waiters and the client's commit-to-replica latency, preloaded and not. Each configuration gets its own cluster."""
     out = {"clients": PGBENCH_CLIENTS, "seconds_per_run": LIVE_SECONDS, "configs": {}}
     for preloaded in (False, True):
         for fsync in (False, True):
@@ -592,6 +641,7 @@ def bench_live(db, res):
                 if not fsync:
                     r["wakeup"] = live_wakeups(cluster, ldb)
                     r["idle"] = live_idle_cpu(cluster, ldb)
+                    r["client"] = live_client_latency(cluster, ldb)
                 out["configs"][name] = r
                 log("live %s: updates %.2f (floor %.2f, NOTIFY on %.2f), inserts %.2f (floor %.2f)%s" % (
                     name, r["updates"]["tracked_vs_untracked"]["median"],

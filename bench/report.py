@@ -184,6 +184,10 @@ def context_lines(res):
                          "%.2f %%)" % (name, w["p50_ms"], w["p99_ms"], w["samples"], i["waiters"],
                                        i["waiting_cpu_percent"], i["waiters"],
                                        i["idle_connections_cpu_percent"]))
+            cl = r.get("client", {})
+            if "p50_ms" in cl:
+                L.append("- %s: `delta-sync pull --watch` commit-to-replica latency p50 %.1f ms, "
+                         "p99 %.1f ms (%d commits)" % (name, cl["p50_ms"], cl["p99_ms"], cl["samples"]))
         L.append("")
     c = res.get("client", {})
     if c and "not_measured" not in c:
