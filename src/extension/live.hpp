@@ -72,7 +72,6 @@ struct NotifyDatabase {
 constexpr int notify_databases = 64;
 NotifyDatabase* notify_database(Oid dboid, bool claim);
 NotifyDatabase* notify_database_at(int index);
-int notify_database_index(const NotifyDatabase* db);
 TableSlot* table_slot_at(int index);
 int table_slot_count();
 void set_launcher_procno(int procno);

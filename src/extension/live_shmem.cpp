@@ -274,7 +274,6 @@ NotifyDatabase* notify_database(Oid dboid, bool claim) {
 }
 
 NotifyDatabase* notify_database_at(int index) { return &shared->databases[index]; }
-int notify_database_index(const NotifyDatabase* db) { return static_cast<int>(db - shared->databases); }
 TableSlot* table_slot_at(int index) { return &shared->slots[index]; }
 int table_slot_count() { return slot_count; }
 

@@ -14,7 +14,6 @@
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
 #include "live.hpp"
-#include "registry.hpp"
 
 extern "C" {
 #include "access/genam.h"
