@@ -71,8 +71,8 @@ def sql(name, **fmt):
 
 
 class Db:
-    def __init__(self):
-        self.conn = psycopg2.connect("")
+    def __init__(self, dsn=""):
+        self.conn = psycopg2.connect(dsn)
         self.conn.autocommit = True
         self.cur = self.conn.cursor()
 
@@ -316,11 +316,11 @@ def bench_writes(db, res):
         res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"]))
 
 
-def pgbench(script, seconds, sample_waits=False):
+def pgbench(script, seconds, sample_waits=False, env=None):
     """TPS of one pgbench run; with sample_waits, also what its backends were waiting on."""
     argv = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2",
             "-T", str(seconds), "-f", os.path.join(HERE, script)]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     waits = {}
     if sample_waits:
         watcher = Db()
@@ -341,26 +341,27 @@ def pgbench(script, seconds, sample_waits=False):
 
 
 def bench_pgbench(db, res):
-    """8 pgbench clients of single-row updates by random id, tracked vs untracked table; and, to
-    show where the difference goes, the tracked table with its notifications turned off
-    (delta_sync.set_notify), and a table with the tracked table's columns and index but no
-    trigger, whose statement writes them itself."""
+    """8 pgbench clients of single-row updates by random id, tracked (as the README sets it up:
+    NOTIFY off) vs untracked table; and, to show where the difference goes, the tracked table with
+    NOTIFY turned on (delta_sync.set_notify, sent by the writers: no preloaded library here), and a
+    table with the tracked table's columns and index but no trigger, whose statement writes them
+    itself."""
     def one(kind):
         table = {"untracked": "untracked", "samecols": "samecols"}.get(kind, "tracked")
 
         def f():
             db.run("VACUUM pg_%s" % table)
             db.run("CHECKPOINT")
-            if kind == "tracked_no_notify":
-                db.run("SELECT delta_sync.set_notify('pg_tracked', false)")
+            if kind == "tracked_notify":
+                db.run("SELECT delta_sync.set_notify('pg_tracked', true)")
             try:
                 return pgbench("pgbench_%s.sql" % table, PGBENCH_SECONDS)[0]
             finally:
-                if kind == "tracked_no_notify":
-                    db.run("SELECT delta_sync.set_notify('pg_tracked', true)")
+                if kind == "tracked_notify":
+                    db.run("SELECT delta_sync.set_notify('pg_tracked', false)")
         return f
 
-    kinds = ("tracked", "untracked", "tracked_no_notify", "samecols")
+    kinds = ("tracked", "untracked", "tracked_notify", "samecols")
     s = interleaved(RUNS, {k: one(k) for k in kinds})
     db.run("VACUUM pg_tracked")
     _, waits = pgbench("pgbench_tracked.sql", 6, sample_waits=True)  # untimed: where time goes
@@ -368,14 +369,14 @@ def bench_pgbench(db, res):
     res["pgbench"] = {"clients": PGBENCH_CLIENTS, "seconds_per_run": PGBENCH_SECONDS,
                       "rows": PGBENCH_ROWS, "tps": {k: summary(v) for k, v in s.items()},
                       "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked")),
-                      "no_notify_vs_untracked": summary(ratios(s, "tracked_no_notify", "untracked")),
+                      "notify_vs_untracked": summary(ratios(s, "tracked_notify", "untracked")),
                       "samecols_vs_untracked": summary(ratios(s, "samecols", "untracked")),
-                      "no_notify_vs_samecols": summary(ratios(s, "tracked_no_notify", "samecols")),
+                      "tracked_vs_samecols": summary(ratios(s, "tracked", "samecols")),
                       "tracked_wait_events": sorted(((k, v / total) for k, v in waits.items()),
                                                     key=lambda kv: -kv[1])[:6]}
-    log("pgbench tracked ÷ untracked TPS %.3f (notifications off: %.3f)" % (
+    log("pgbench tracked ÷ untracked TPS %.3f (with NOTIFY on: %.3f)" % (
         res["pgbench"]["tracked_vs_untracked"]["median"],
-        res["pgbench"]["no_notify_vs_untracked"]["median"]))
+        res["pgbench"]["notify_vs_untracked"]["median"]))
 
 
 def timed_process(argv):
@@ -446,14 +447,235 @@ def bench_mcp(db, res):
         log("mcp: not measured: %s" % e)
 
 
-STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
+# --- live changes: write speed by configuration, wake-up latency, idle waiters -------------------
+
+LIVE_SECONDS = int(os.environ.get("BENCH_LIVE_SECONDS", "5"))
+LIVE_PORT = int(os.environ.get("BENCH_LIVE_PORT", "5464"))
+LIVE_WAKEUPS = int(os.environ.get("BENCH_LIVE_WAKEUPS", "200"))
+IDLE_WAITERS = 100
+
+
+class LiveCluster:
+    """A throwaway cluster of tests/cluster.sh with its own settings (fsync, preloading)."""
+
+    def __init__(self, fsync, preloaded):
+        self.path = tempfile.mkdtemp(prefix="delta_sync_bench_live.")
+        os.chmod(self.path, 0o755)
+        conf = ["shared_buffers = 256MB", "autovacuum = off", "jit = off", "max_wal_size = 4GB",
+                "checkpoint_timeout = 1h", "max_connections = %d" % (IDLE_WAITERS + 20)]
+        if fsync:
+            conf += ["fsync = on", "synchronous_commit = on"]
+        if preloaded:
+            conf.append("shared_preload_libraries = 'delta_sync'")
+        subprocess.run(["bash", os.path.join(ROOT, "tests", "cluster.sh"), "start",
+                        os.path.join(self.path, "c"), str(LIVE_PORT)] + conf, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.env = dict(os.environ, PGHOST=os.path.join(self.path, "c", "sock"),
+                        PGPORT=str(LIVE_PORT), PGUSER="postgres", PGDATABASE="postgres")
+        self.dsn = "host=%s port=%d user=postgres dbname=postgres" % (self.env["PGHOST"], LIVE_PORT)
+
+    def stop(self):
+        subprocess.run(["bash", os.path.join(ROOT, "tests", "cluster.sh"), "stop",
+                        os.path.join(self.path, "c")], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def live_tps(cluster, db):
+    """Updates and inserts from 8 pgbench clients: tracked (README set-up), untracked, and the
+    tracked columns and index with no trigger (the floor), interleaved."""
+    def one(script, table, notify=False):
+        def f():
+            db.run("VACUUM %s" % table)
+            db.run("CHECKPOINT")
+            if notify:
+                db.run("SELECT delta_sync.set_notify(%s, true)", (table,))
+            try:
+                return pgbench(script, LIVE_SECONDS, env=cluster.env)[0]
+            finally:
+                if notify:
+                    db.run("SELECT delta_sync.set_notify(%s, false)", (table,))
+        return f
+
+    out = {}
+    for op, prefix, tables in (("updates", "pgbench_", "pg_"), ("inserts", "pgbench_insert_", "ins_")):
+        subjects = {k: one(prefix + k + ".sql", tables + k) for k in ("tracked", "untracked", "samecols")}
+        if op == "updates":  # the cost of opting into NOTIFY (set_notify)
+            subjects["tracked_notify"] = one(prefix + "tracked.sql", tables + "tracked", notify=True)
+        s = interleaved(RUNS, subjects)
+        out[op] = {"tps": {k: summary(v) for k, v in s.items()},
+                   "tracked_vs_untracked": summary(ratios(s, "tracked", "untracked")),
+                   "samecols_vs_untracked": summary(ratios(s, "samecols", "untracked"))}
+        if "tracked_notify" in s:
+            out[op]["notify_vs_untracked"] = summary(ratios(s, "tracked_notify", "untracked"))
+    return out
+
+
+def live_wakeups(cluster, db):
+    """Commit-to-wake latency of delta_sync.wait(): a waiter waits on pg_tracked for changes
+    after it began, the writer updates a row 20-40 ms later; the clock runs from the writer's COMMIT returning to the wait
+    returning (both in this process; negative when the waiter returns first)."""
+    import threading
+    waiter = Db(cluster.dsn)
+    lat = []
+    for _ in range(LIVE_WAKEUPS):
+        done = {}
+
+        def wait():  # NULL cursor: changes committed after the wait began
+            waiter.run("SELECT delta_sync.wait('{pg_tracked}', NULL, '10 s')")
+            done["t"] = time.perf_counter()
+
+        t = threading.Thread(target=wait)
+        t.start()
+        time.sleep(0.02 + random.random() * 0.02)
+        db.run("UPDATE pg_tracked SET stock = stock + 1 WHERE id = %s", (random.randint(1, PGBENCH_ROWS),))
+        committed = time.perf_counter()
+        t.join()
+        lat.append(done["t"] - committed)
+    waiter.conn.close()
+    lat.sort()
+    return {"samples": len(lat), "p50_ms": lat[len(lat) // 2] * 1e3,
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, "max_ms": lat[-1] * 1e3}
+
+
+def live_client_latency(cluster, db, samples=100):
+    """Commit-to-replica latency of `delta-sync pull --watch`: from an UPDATE's COMMIT returning
+    to the replica (SQLite, read every millisecond) showing it."""
+    import sqlite3
+    if not os.access(CLIENT, os.X_OK):
+        return {"not_measured": "client not built"}
+    work = tempfile.mkdtemp(prefix="delta_sync_bench_watch.")
+    replica = os.path.join(work, "replica.db")
+    proc = subprocess.Popen([CLIENT, "pull", "pg_tracked", "--replica", replica, "--watch",
+                             "--poll-interval", "3600", "--quiet", "--dsn", cluster.dsn],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stock(key):
+        try:
+            r = sqlite3.connect(replica, timeout=30)
+            try:
+                row = r.execute("SELECT stock FROM pg_tracked WHERE id = ?", (key,)).fetchone()
+                return row[0] if row else None
+            finally:
+                r.close()
+        except sqlite3.OperationalError:
+            return None
+
+    def until(key, value, limit=60):
+        start = time.perf_counter()
+        while stock(key) != value:
+            if time.perf_counter() - start > limit:
+                raise RuntimeError("the replica did not catch up")
+            time.sleep(0.001)
+        return time.perf_counter()
+
+    try:
+        until(1, db.one("SELECT stock FROM pg_tracked WHERE id = 1"), 600)  # first sync
+        lat = []
+        for _ in range(samples):
+            key = random.randint(1, PGBENCH_ROWS)
+            value = db.one("UPDATE pg_tracked SET stock = stock + 1 WHERE id = %s RETURNING stock", (key,))
+            committed = time.perf_counter()
+            lat.append(until(key, value) - committed)
+            time.sleep(0.02)
+        lat.sort()
+        return {"samples": len(lat), "p50_ms": lat[len(lat) // 2] * 1e3,
+                "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3}
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_seconds(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def live_idle_cpu(cluster, db, seconds=10):
+    """CPU of 100 backends waiting on a table nobody writes, against 100 idle connections."""
+    import threading
+    conns = [Db(cluster.dsn) for _ in range(IDLE_WAITERS)]
+    pids = [c.one("SELECT pg_backend_pid()") for c in conns]
+    before = cpu_seconds(pids)
+    time.sleep(seconds)
+    idle = cpu_seconds(pids) - before
+
+    def wait(c):
+        try:
+            c.run("SELECT delta_sync.wait('{pg_tracked}', NULL, '1 hour')")
+        except psycopg2.Error:
+            pass
+
+    threads = [threading.Thread(target=wait, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    before = cpu_seconds(pids)
+    time.sleep(seconds)
+    waiting = cpu_seconds(pids) - before
+    for pid in pids:
+        db.run("SELECT pg_cancel_backend(%s)", (pid,))
+    for t in threads:
+        t.join()
+    for c in conns:
+        c.conn.close()
+    return {"waiters": IDLE_WAITERS, "seconds": seconds,
+            "waiting_cpu_percent": 100.0 * waiting / seconds,
+            "idle_connections_cpu_percent": 100.0 * idle / seconds}
+
+
+def bench_live(db, res):
+    """pgbench tracked ÷ untracked (updates, inserts) with fsync off and on, with and without
+    shared_preload_libraries = 'delta_sync', each beside its same-columns floor; wake-up latency,
+    the CPU of 100 idle waiters and the client's commit-to-replica latency, preloaded and not. Each configuration gets its own cluster."""
+    out = {"clients": PGBENCH_CLIENTS, "seconds_per_run": LIVE_SECONDS, "configs": {}}
+    for preloaded in (False, True):
+        for fsync in (False, True):
+            name = "%s, fsync %s" % ("preloaded" if preloaded else "not preloaded", "on" if fsync else "off")
+            log("live: %s" % name)
+            cluster = LiveCluster(fsync, preloaded)
+            try:
+                ldb = Db(cluster.dsn)
+                with open(os.path.join(HERE, "schema.sql")) as f:
+                    ldb.run(f.read())
+                ldb.run("SELECT bench_pgbench_tables(%s)", (PGBENCH_ROWS,))
+                ldb.run("SELECT bench_insert_tables()")
+                ldb.run("VACUUM ANALYZE")
+                r = live_tps(cluster, ldb)
+                if not fsync:
+                    r["wakeup"] = live_wakeups(cluster, ldb)
+                    r["idle"] = live_idle_cpu(cluster, ldb)
+                    r["client"] = live_client_latency(cluster, ldb)
+                out["configs"][name] = r
+                log("live %s: updates %.2f (floor %.2f, NOTIFY on %.2f), inserts %.2f (floor %.2f)%s" % (
+                    name, r["updates"]["tracked_vs_untracked"]["median"],
+                    r["updates"]["samecols_vs_untracked"]["median"],
+                    r["updates"]["notify_vs_untracked"]["median"],
+                    r["inserts"]["tracked_vs_untracked"]["median"],
+                    r["inserts"]["samecols_vs_untracked"]["median"],
+                    "; wake-up p50 %.1f ms p99 %.1f ms; 100 idle waiters %.2f%% CPU" % (
+                        r["wakeup"]["p50_ms"], r["wakeup"]["p99_ms"],
+                        r["idle"]["waiting_cpu_percent"]) if "wakeup" in r else ""))
+                ldb.conn.close()
+            finally:
+                cluster.stop()
+    res["live"] = out
+
+
+STEPS = {"live": bench_live, "snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
          "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
          "mcp": bench_mcp}
 
 
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench").split(",")
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench,live").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

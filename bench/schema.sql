@@ -152,3 +152,24 @@ BEGIN
     CREATE INDEX ON pg_samecols (delta_sync_changed_xid);
 END
 $fn$;
+
+-- The insert tables of the live-changes benchmark: tracked as the README says; untracked; and the
+-- tracked columns and index without a trigger (their defaults write the version). Keys come from
+-- a sequence per table.
+CREATE FUNCTION bench_insert_tables() RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    k text;
+BEGIN
+    FOREACH k IN ARRAY ARRAY['tracked', 'untracked', 'samecols'] LOOP
+        PERFORM bench_products('ins_' || k, 0);
+        EXECUTE format('CREATE SEQUENCE %I', 'ins_' || k || '_id');
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN id SET DEFAULT nextval(%L)', 'ins_' || k, 'ins_' || k || '_id');
+    END LOOP;
+    PERFORM delta_sync.track('ins_tracked');
+    PERFORM bench_timestamps('ins_samecols');
+    ALTER TABLE ins_samecols
+        ADD COLUMN delta_sync_created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        ADD COLUMN delta_sync_changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+    CREATE INDEX ON ins_samecols (delta_sync_changed_xid);
+END
+$fn$;

@@ -1,14 +1,30 @@
 #!/usr/bin/env python3
-"""NOTIFY delta_sync: each committed writing statement on a tracked table wakes a listener with
-'<schema>.<table>'; rolled-back ones do not; delta_sync.set_notify(tbl, false) silences a table
-(its TRUNCATE still makes older cursors resync) and true brings it back; only the owner may."""
+"""NOTIFY delta_sync is opt-in per table (delta_sync.set_notify): a newly tracked table sends
+nothing; once turned on, each committed writing statement wakes a listener with
+'<schema>.<table>', each name quoted as quote_ident does so that any name round-trips through
+::regclass; rolled-back ones do not; set_notify(tbl, false) silences it again (its TRUNCATE still
+makes older cursors resync); only the owner may change it.
+
+Then the same table on a cluster with shared_preload_libraries = 'delta_sync': the writers send
+nothing themselves, the notify worker sends one notification per changed table at most every
+delta_sync.notify_interval (many commits coalesce into few notifications, the last commit is
+always followed by one), with the same quoted payload, and not for rolled-back writes."""
+import os
 import select
 import sys
+import threading
+import time
 
 import psycopg2
 import psycopg2.errors
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgcluster  # noqa: E402
+
 DB = "delta_sync_notify"
+PRELOADED_PORT = 5480
+ODD_SCHEMA = '"Shop ""Floor"""'
+ODD = ODD_SCHEMA + '."it.ems"'
 
 
 def connect(dbname=DB):
@@ -48,13 +64,31 @@ def main():
     w.execute("CREATE SCHEMA shop")
     w.execute("CREATE TABLE shop.items (id integer PRIMARY KEY, v text)")
     w.execute("SELECT delta_sync.track('shop.items')")
+    w.execute(f"CREATE SCHEMA {ODD_SCHEMA}")
+    w.execute(f"CREATE TABLE {ODD} (id integer PRIMARY KEY)")
+    w.execute("SELECT delta_sync.track(%s)", (ODD,))
     listener = connect()
     listener.cursor().execute("LISTEN delta_sync")
+
+    # Off by default: writers take no cluster-wide lock.
+    w.execute("INSERT INTO shop.items VALUES (0, 'z')")
+    w.execute(f"INSERT INTO {ODD} VALUES (0)")
+    if drain(listener, 0.5):
+        fail("a newly tracked table notified before set_notify turned it on")
+    w.execute("SELECT delta_sync.set_notify('shop.items', true)")
+    w.execute("SELECT delta_sync.set_notify(%s, true)", (ODD,))
 
     w.execute("INSERT INTO shop.items VALUES (1, 'a')")
     got = drain(listener, 5)
     if got != ["shop.items"]:
         fail(f"an insert notified {got}, not ['shop.items']")
+    w.execute(f"INSERT INTO {ODD} VALUES (1)")
+    got = drain(listener, 5)
+    if got != [ODD]:
+        fail(f"an insert into {ODD} notified {got}")
+    w.execute("SELECT %s::regclass = %s::regclass", (got[0], ODD))
+    if not w.fetchone()[0]:
+        fail(f"the payload {got[0]} does not name the table")
     writer.autocommit = False
     w.execute("UPDATE shop.items SET v = 'b'")
     writer.rollback()
@@ -99,16 +133,87 @@ def main():
         if e.pgcode != "42501":
             fail(f"a non-owner got {e.pgcode}, not 42501")
     w.execute("RESET ROLE")
-    print("notify: committed statements notify 'shop.items', rolled-back ones do not; "
-          "set_notify(false) silences the table (TRUNCATE still resyncs), true restores it; "
-          "owner only")
+    print("notify: off by default; once on, committed statements notify 'shop.items' and "
+          f"'{ODD}' (round-trips), rolled-back ones do not; set_notify(false) silences the table "
+          "(TRUNCATE still resyncs), true restores it; owner only")
     writer.close()
     listener.close()
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE {DB}")
         cur.execute("DROP ROLE delta_sync_notify_other")
     admin.close()
+    preloaded()
     return 0
+
+
+def preloaded():
+    """The notify worker of a preloaded library: coalesced, quoted, on commit only."""
+    cluster = pgcluster.start_primary("notify_preloaded", PRELOADED_PORT,
+                                      "shared_preload_libraries = 'delta_sync'",
+                                      "delta_sync.notify_interval = '100ms'")
+    try:
+        conn = cluster.connect()
+        cur = conn.cursor()
+        cur.execute("CREATE EXTENSION delta_sync")
+        cur.execute(f"CREATE SCHEMA {ODD_SCHEMA}")
+        cur.execute(f"CREATE TABLE {ODD} (id integer PRIMARY KEY)")
+        cur.execute("SELECT delta_sync.track(%s)", (ODD,))
+        cur.execute("CREATE TABLE quiet (id integer PRIMARY KEY)")
+        cur.execute("SELECT delta_sync.track('quiet')")
+        cur.execute("SELECT delta_sync.set_notify(%s, true)", (ODD,))
+        listener = cluster.connect()
+        listener.cursor().execute("LISTEN delta_sync")
+
+        cur.execute(f"INSERT INTO {ODD} VALUES (0)")
+        got = drain(listener, 10)
+        if got != [ODD]:
+            fail(f"preloaded: one insert notified {got}, not [{ODD!r}]")
+        conn.autocommit = False
+        cur.execute(f"INSERT INTO {ODD} VALUES (-1)")
+        cur.execute("INSERT INTO quiet VALUES (-1)")
+        conn.rollback()
+        cur.execute("INSERT INTO quiet VALUES (1)")
+        conn.commit()
+        conn.autocommit = True
+        if drain(listener, 1):
+            fail("preloaded: a rolled-back write or a table with notifications off notified")
+
+        # Four writers, many small commits: few notifications, the last after the last commit.
+        commits = 0
+        lock = threading.Lock()
+
+        def writer(k):
+            nonlocal commits
+            c = cluster.connect()
+            wc = c.cursor()
+            for i in range(100):
+                wc.execute(f"INSERT INTO {ODD} VALUES (%s)", (1000 * (k + 1) + i,))
+                with lock:
+                    commits += 1
+            c.close()
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        payloads = []
+        while any(t.is_alive() for t in threads):
+            payloads += drain(listener, 0.05)
+        for t in threads:
+            t.join()
+        after = drain(listener, 10)
+        payloads += after
+        if not after:
+            fail("preloaded: no notification followed the last commit")
+        if any(p != ODD for p in payloads):
+            fail(f"preloaded: unexpected payloads {set(payloads)}")
+        if len(payloads) >= commits:
+            fail(f"preloaded: {len(payloads)} notifications for {commits} commits: not coalesced")
+        print(f"notify (preloaded): {commits} commits, {len(payloads)} notifications, all '{ODD}'; "
+              "one after the last commit; none for rollbacks or tables with notifications off")
+        listener.close()
+        conn.close()
+    finally:
+        pgcluster.stop_all()
 
 
 if __name__ == "__main__":

@@ -66,6 +66,13 @@ current=$(q -d ds_fresh -c "SELECT extversion FROM pg_extension WHERE extname = 
   fail "the update did not reach $current"
 [ "$(q -d ds_upgrade -c "SELECT max_changes FROM delta_sync.tracked WHERE relid = 'b'::regclass")" = 20 ] ||
   fail "the update to $current lost a table's settings"
+# Tables tracked before 1.2 keep notifying (their clients may LISTEN); tables tracked after do not.
+[ "$(q -d ds_upgrade -c "SELECT string_agg(notify::text, ',' ORDER BY relid::text) FROM delta_sync.tracked")" = true,true ] ||
+  fail "the update to $current changed the notify setting of tables tracked before it"
+q -d ds_upgrade -c "CREATE TABLE c (id int PRIMARY KEY); SELECT delta_sync.track('c')" >/dev/null
+[ "$(q -d ds_upgrade -c "SELECT notify FROM delta_sync.tracked WHERE relid = 'c'::regclass")" = f ] ||
+  fail "a table tracked after the update to $current notifies by default"
+q -d ds_upgrade -c "SELECT delta_sync.untrack('c'); DROP TABLE c" >/dev/null
 diff <(objects ds_upgrade) <(objects ds_fresh) || fail "an upgraded $current differs from a fresh $current"
 echo "upgrade 1.0 -> 1.1 -> $current: tracked tables, cursors and settings kept; objects identical to a fresh $current ($(objects ds_fresh | wc -l) objects)"
 

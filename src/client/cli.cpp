@@ -182,7 +182,7 @@ std::string help_text(const std::string& command) {
                    "SQLite transaction: a crash at any moment leaves the previous state.\n\n"
                    "  --replica FILE.db      the replica (created when missing)\n"
                    "  --watch                keep running: apply each change as it commits\n"
-                   "                         (LISTEN delta_sync); stop with SIGINT or SIGTERM\n"
+                   "                         (delta_sync.wait); stop with SIGINT or SIGTERM\n"
                    "  --poll-interval S      with --watch, also poll every S seconds (default 30)\n"
                    "  --page-size N          entries per page fetched (default 10000)\n"
                    "  --quiet                no progress bar\n\n") +

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 namespace delta_sync::client {
@@ -265,6 +266,7 @@ PullReport Puller::pull_once(const TableInfo& resolved) {
         rethrow_server_error(known.display_name);
     }
     update.commit(version);
+    report.server_version = version;
     return report;
 }
 
@@ -290,16 +292,24 @@ void Puller::refresh_tables() {
 
 void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseconds poll_interval,
                    const std::function<void(const PullReport&)>& on_pull) {
-    listening_ = true;
-    disconnect();  // reconnect with the listener in place before the first snapshot
+    // delta_sync.wait() needs no LISTEN (which a hot standby refuses); older servers get one.
+    listening_ = false;
+    disconnect();
+    bool can_wait = server().can_wait();
+    if (!can_wait) {
+        listening_ = true;
+        disconnect();  // reconnect with the listener in place before the first snapshot
+    }
     std::set<std::string> all(names.begin(), names.end());
     std::set<std::string> pending = all;
-    std::set<std::string> never_pulled = all;  // in this run
+    std::map<std::string, std::string> cursors;  // what each table's last pull stored
+    std::set<std::string> never_pulled = all;    // in this run
     auto leave = [&](const std::string& name, const std::string& why) {
         std::fprintf(stderr, "delta-sync: %s; no longer watching %s\n", why.c_str(), name.c_str());
         all.erase(name);
         pending.erase(name);
         never_pulled.erase(name);
+        cursors.erase(name);
         if (all.empty()) throw Error("no table left to watch");
     };
     auto interrupted = [&]() {
@@ -319,7 +329,9 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             while (!pending.empty() && !stop_requested()) {
                 std::string name = *pending.begin();
                 try {
-                    on_pull(pull(name));
+                    PullReport report = pull(name);
+                    cursors[name] = report.server_version;
+                    on_pull(report);
                 } catch (const ConnectionLost&) {
                     throw;
                 } catch (const Interrupted&) {
@@ -342,22 +354,51 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
             }
             backoff = Backoff(options_.first_backoff, options_.max_backoff);
             while (pending.empty() && !stop_requested()) {
-                std::set<std::string> payloads = take_notifications();
-                for (int round = 0; round < 2 && !payloads.empty(); ++round) {
-                    std::set<std::string> unknown;
-                    for (const std::string& payload : payloads) {
-                        bool known = false;
-                        for (const std::string& name : all)
-                            if (table(name).notify_payload == payload) {
-                                pending.insert(name);
-                                known = true;
-                            }
-                        if (!known) unknown.insert(payload);
+                if (can_wait) {
+                    std::vector<std::string> order(all.begin(), all.end());
+                    std::vector<std::uint32_t> oids;
+                    std::vector<std::optional<std::string>> since;
+                    for (const std::string& name : order) {
+                        oids.push_back(table(name).oid);
+                        auto c = cursors.find(name);
+                        since.push_back(c == cursors.end() ? std::nullopt
+                                                           : std::optional<std::string>(c->second));
                     }
-                    // A name we do not know may be a watched table renamed: look them up again.
-                    if (unknown.empty() || round == 1) break;
-                    refresh_tables();
-                    payloads.swap(unknown);
+                    std::vector<std::uint32_t> changed;
+                    try {
+                        // Short waits keep a stop request prompt (the handlers only set a flag).
+                        changed =
+                            server().wait_for_changes(oids, since, std::chrono::milliseconds(500));
+                    } catch (const ConnectionLost&) {
+                        throw;
+                    } catch (const Interrupted&) {
+                        throw;
+                    } catch (const Error&) {
+                        // A watched table is gone or refused: the pulls find which and leave it.
+                        pending = all;
+                        break;
+                    }
+                    for (std::uint32_t oid : changed)
+                        for (const std::string& name : order)
+                            if (table(name).oid == oid) pending.insert(name);
+                } else {
+                    std::set<std::string> payloads = take_notifications();
+                    for (int round = 0; round < 2 && !payloads.empty(); ++round) {
+                        std::set<std::string> unknown;
+                        for (const std::string& payload : payloads) {
+                            bool known = false;
+                            for (const std::string& name : all)
+                                if (table(name).notify_payload == payload) {
+                                    pending.insert(name);
+                                    known = true;
+                                }
+                            if (!known) unknown.insert(payload);
+                        }
+                        // A name we do not know may be a watched table renamed: look them up again.
+                        if (unknown.empty() || round == 1) break;
+                        refresh_tables();
+                        payloads.swap(unknown);
+                    }
                 }
                 if (!pending.empty()) break;
                 auto now = std::chrono::steady_clock::now();
@@ -366,6 +407,7 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
                     next_poll = now + poll_interval;
                     break;
                 }
+                if (can_wait) continue;
                 // Short waits keep a stop request prompt even if a signal slips past the wait.
                 try {
                     server_->connection().await_notification(0, 200000);

@@ -4,10 +4,13 @@
 // rolls that transaction back and the pull starts over from the stored cursor after a backoff, so
 // a change can be fetched twice but never skipped. Each pull reads the table's columns and its
 // pages in one REPEATABLE READ transaction (one snapshot), and follows the table by oid, so a
-// renamed table keeps being pulled into the same replica table. --watch listens on the delta_sync
-// channel before each pull reads its snapshot (a commit after the snapshot always wakes it), and
-// polls every table every poll interval in case a notification was lost with a connection; a
-// watched table that is dropped (or untracked) is reported and left, the others are followed on.
+// renamed table keeps being pulled into the same replica table. --watch waits with
+// delta_sync.wait() on one connection for all its tables, each with the cursor its last pull
+// stored (so a commit after that pull's snapshot always wakes it, on a primary or a standby);
+// against a server without it (before 1.2) it listens on the delta_sync channel before each pull
+// reads its snapshot. Either way it polls every table every poll interval in case a wake-up was
+// lost with a connection; a watched table that is dropped (or untracked) is reported and left,
+// the others are followed on.
 #pragma once
 
 #include "delta_page.hpp"
@@ -57,6 +60,7 @@ struct PullReport {
     bool columns_changed = false;  // ... because the server's columns are not the replica's
     ApplyCounts counts;
     long pages = 0;
+    std::string server_version;  // the cursor the replica now holds for the table
 };
 
 class Puller {

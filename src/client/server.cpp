@@ -199,6 +199,41 @@ const std::string& Server::delta_function() {
     }
 }
 
+bool Server::can_wait() {
+    try {
+        pqxx::nontransaction tx(*connection_);
+        return tx.exec("SELECT pg_catalog.to_regprocedure("
+                       "'delta_sync.wait(pg_catalog.regclass[], pg_catalog.text[], pg_catalog.interval)') "
+                       "IS NOT NULL")[0][0].as<bool>();
+    } catch (...) {
+        rethrow_server_error("looking up delta_sync.wait");
+    }
+}
+
+std::vector<std::uint32_t> Server::wait_for_changes(
+    const std::vector<std::uint32_t>& tables, const std::vector<std::optional<std::string>>& since,
+    std::chrono::milliseconds timeout) {
+    try {
+        // One statement in autocommit: no snapshot or transaction is held while it waits.
+        pqxx::nontransaction tx(*connection_);
+        std::string oids, cursors;
+        for (std::size_t i = 0; i < tables.size(); ++i) {
+            oids += (i ? "," : "") + std::to_string(tables[i]);
+            cursors += std::string(i ? "," : "") +
+                       (since[i] ? tx.quote(*since[i]) + "::pg_catalog.text" : "NULL::pg_catalog.text");
+        }
+        pqxx::result r = tx.exec(
+            "SELECT pg_catalog.unnest(delta_sync.wait(ARRAY[" + oids +
+            "]::pg_catalog.oid[]::pg_catalog.regclass[], ARRAY[" + cursors + "], " +
+            tx.quote(std::to_string(timeout.count()) + " ms") + "::pg_catalog.interval))::pg_catalog.oid");
+        std::vector<std::uint32_t> changed;
+        for (const auto& row : r) changed.push_back(row[0].as<std::uint32_t>());
+        return changed;
+    } catch (...) {
+        rethrow_server_error("waiting for changes");
+    }
+}
+
 void Server::track(std::string_view table, std::optional<int> max_changes) {
     delta_function();  // a clear message when the extension is missing
     try {

@@ -16,6 +16,8 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +66,14 @@ public:
     const std::string& delta_function();
     // The cluster and database connected to.
     ReplicaSource source();
+
+    // Whether the server has delta_sync.wait() (1.2 on): --watch then needs no LISTEN.
+    bool can_wait();
+    // delta_sync.wait(): the oids of the tables with a committed change that their cursor
+    // (nullopt: from now) does not see, or none when `timeout` passes first.
+    std::vector<std::uint32_t> wait_for_changes(const std::vector<std::uint32_t>& tables,
+                                                const std::vector<std::optional<std::string>>& since,
+                                                std::chrono::milliseconds timeout);
 
     void track(std::string_view table, std::optional<int> max_changes);
     // False when the table was not tracked (nothing done).

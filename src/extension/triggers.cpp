@@ -5,20 +5,22 @@
 //    created_at and the creation version cannot be changed by an UPDATE.
 //  soft_delete (BEFORE DELETE, each row): the row stays, with deleted_at = now(), through an
 //    UPDATE (so stamp gives it a new version); the physical delete is skipped.
-//  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): NOTIFY delta_sync with
-//    the table's name; on TRUNCATE also raise the table's horizon, so every older cursor resyncs.
+//  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
+//    table changed (waiters, opt-in NOTIFY); on TRUNCATE also raises the table's horizon, so
+//    every older cursor resyncs.
 //
 // These run inside other people's statements, once per row: plain data only, one guard each, no
 // catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
-#include "registry.hpp"
+#include "live.hpp"
 
 extern "C" {
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
@@ -49,6 +51,10 @@ struct TrackingColumns {
     AttrNumber pk;  // the single-column primary key
     int16 pk_len;
     bool pk_byval;
+    // Row buffers for one deform of each tuple (stamp), sized to the descriptor.
+    int natts;
+    Datum *values, *old_values;
+    bool *nulls, *old_nulls;
 };
 
 AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -90,7 +96,7 @@ bool still_valid(const TrackingColumns* c, Relation rel) {
     return true;
 }
 
-const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
+TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     auto* c = static_cast<TrackingColumns*>(fcinfo->flinfo->fn_extra);
     if (c && still_valid(c, rel)) return c;
     if (!c) {
@@ -123,6 +129,35 @@ const TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     return c;
 }
 
+// Whether two values of the key are the same bytes once detoasted: an UPDATE that writes every
+// column may hand the key back compressed or inline where the stored row has it the other way.
+// Byte identity (as datum_image_eq) rather than the type's equality: a key equal under its
+// opclass but spelled differently ('1.0' and '1.00' as numeric) would reach clients as new.
+bool same_key(Datum a, Datum b, const TrackingColumns* c) {
+    if (c->pk_byval || c->pk_len != -1) return datumIsEqual(a, b, c->pk_byval, c->pk_len);
+    return datum_image_eq(a, b, false, -1);
+}
+
+// Whether an UPDATE may have changed the key or the creation columns in the new row: they are
+// assigned by the statement, or another BEFORE UPDATE row trigger (which could set anything)
+// exists on the table.
+bool old_row_needed(const TriggerData* td, const TrackingColumns* c) {
+    const TriggerDesc* triggers = td->tg_relation->trigdesc;
+    int before_update_row = 0;
+    for (int i = 0; triggers && i < triggers->numtriggers; ++i) {
+        int16 type = triggers->triggers[i].tgtype;
+        if (TRIGGER_FOR_ROW(type) && TRIGGER_FOR_BEFORE(type) && TRIGGER_FOR_UPDATE(type))
+            ++before_update_row;
+    }
+    if (before_update_row != 1) return true;
+    const Bitmapset* cols = td->tg_updatedcols;
+    if (!cols) return true;
+    const AttrNumber kept[] = {c->pk, c->created_xid, c->created_at};
+    for (AttrNumber a : kept)
+        if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, cols)) return true;
+    return false;
+}
+
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -138,58 +173,79 @@ Datum stamp(FunctionCallInfo fcinfo) {
                         errmsg("delta_sync._stamp() must fire BEFORE INSERT OR UPDATE FOR EACH ROW")));
     Relation rel = td->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);
-    const TrackingColumns* c = tracking_columns(fcinfo, rel);
+    TrackingColumns* c = tracking_columns(fcinfo, rel);
+    if (c->natts != desc->natts) {
+        MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+        c->natts = 0;
+        c->values = static_cast<Datum*>(MemoryContextAlloc(mcxt, sizeof(Datum) * desc->natts));
+        c->old_values = static_cast<Datum*>(MemoryContextAlloc(mcxt, sizeof(Datum) * desc->natts));
+        c->nulls = static_cast<bool*>(MemoryContextAlloc(mcxt, sizeof(bool) * desc->natts));
+        c->old_nulls = static_cast<bool*>(MemoryContextAlloc(mcxt, sizeof(bool) * desc->natts));
+        c->natts = desc->natts;
+    }
 
     // pg_current_xact_id(): top-level, 64-bit, assigned if this is the first write.
     Datum xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
     Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
-    int cols[4];
-    Datum values[4];
-    bool nulls[4] = {false, false, false, false};
-    int n = 0;
-    HeapTuple tuple;
-    cols[n] = c->changed_xid, values[n++] = xid;
-    cols[n] = c->updated_at, values[n++] = now;
+    // One deform of each tuple; the new row is formed from the values (heap_modify_tuple would
+    // deform it again, and reading the old row column by column walks it once per column).
+    Datum* values = c->values;
+    bool* nulls = c->nulls;
+    HeapTuple tuple = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? td->tg_trigtuple : td->tg_newtuple;
+    heap_deform_tuple(tuple, desc, values, nulls);
+    auto set = [&](AttrNumber col, Datum v, bool isnull) {
+        values[col - 1] = v;
+        nulls[col - 1] = isnull;
+    };
+    set(c->changed_xid, xid, false);
+    set(c->updated_at, now, false);
     if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
-        tuple = td->tg_trigtuple;
-        cols[n] = c->created_xid, values[n++] = xid;
-        bool isnull;
-        heap_getattr(tuple, c->created_at, desc, &isnull);
-        if (isnull) cols[n] = c->created_at, values[n++] = now;
+        set(c->created_xid, xid, false);
+        if (nulls[c->created_at - 1]) set(c->created_at, now, false);
+    } else if (!old_row_needed(td, c)) {
+        // Neither the key nor the creation columns are assigned, and no other row trigger can
+        // change them: the new row carries the old values, and the old row need not be read.
     } else {
-        tuple = td->tg_newtuple;
-        HeapTuple old = td->tg_trigtuple;
-        bool isnull, new_isnull;
+        Datum* old_values = c->old_values;
+        bool* old_nulls = c->old_nulls;
+        heap_deform_tuple(td->tg_trigtuple, desc, old_values, old_nulls);
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
-        Datum old_key = heap_getattr(old, c->pk, desc, &isnull);
-        Datum new_key = heap_getattr(tuple, c->pk, desc, &new_isnull);
-        if (isnull != new_isnull ||
-            (!isnull && !datumIsEqual(old_key, new_key, c->pk_byval, c->pk_len)))
+        int k = c->pk - 1;
+        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c)))
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot change the primary key of a row of tracked table \"%s\"",
                             RelationGetRelationName(rel)),
                      errhint("Delete the row and insert it with the new key, so that clients "
                              "hear of both.")));
-        cols[n] = c->created_xid;
-        values[n] = heap_getattr(old, c->created_xid, desc, &isnull);
-        nulls[n++] = isnull;
-        cols[n] = c->created_at;
-        values[n] = heap_getattr(old, c->created_at, desc, &isnull);
-        nulls[n++] = isnull;
+        set(c->created_xid, old_values[c->created_xid - 1], old_nulls[c->created_xid - 1]);
+        set(c->created_at, old_values[c->created_at - 1], old_nulls[c->created_at - 1]);
     }
-    return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls));
+    HeapTuple result = heap_form_tuple(desc, values, nulls);
+    // The executor keeps the row's identity from the tuple it handed in.
+    result->t_data->t_ctid = tuple->t_data->t_ctid;
+    result->t_self = tuple->t_self;
+    result->t_tableOid = tuple->t_tableOid;
+    return PointerGetDatum(result);
 }
 
 // Prepared soft-delete UPDATEs, one per table. The SQL names the table, so an entry is rebuilt
 // when the table's name or schema changes (schema renames are seen through a syscache callback).
+//
+// A plan may be running while another soft delete needs a slot: a user trigger fired by the
+// soft-delete UPDATE can delete from tracked tables itself, after a schema change or through
+// more tables than there are slots. A running plan is never freed: `users` counts the
+// executions under way; a slot that goes stale while in use is only unlisted (relid cleared) and
+// its plan freed when its last execution ends; a full cache of running plans gets a plan of its
+// own for this one execution.
 struct SoftDeletePlan {
-    Oid relid;
+    Oid relid;  // InvalidOid: unlisted (free, or stale and waiting for its users to finish)
     Oid nsp;
     NameData relname;
     uint64 namespace_generation;
     SPIPlanPtr plan;
+    int users;
 };
 constexpr int plan_slots = 32;
 SoftDeletePlan plans[plan_slots];
@@ -198,7 +254,26 @@ uint64 namespace_generation = 1;
 
 void namespace_changed(Datum, int, uint32) { ++namespace_generation; }
 
-SPIPlanPtr soft_delete_plan(Relation rel) {
+void release_slot_plan(SoftDeletePlan* slot) {
+    SPIPlanPtr old = slot->plan;
+    slot->plan = nullptr;
+    slot->relid = InvalidOid;
+    if (old) SPI_freeplan(old);
+}
+
+SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
+    char* sql = psprintf(
+        "UPDATE ONLY %s t SET deleted_at = $2 WHERE t.ctid OPERATOR(pg_catalog.=) $1",
+        quote_qualified_identifier(get_namespace_name(nsp), relname));
+    Oid types[2] = {TIDOID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
+    if (!plan) elog(ERROR, "delta_sync: cannot prepare the soft delete: %s", SPI_result_code_string(SPI_result));
+    return plan;
+}
+
+// The slot holding a current plan for `rel`, or nullptr when every slot is running a plan (the
+// caller then prepares an unkept plan that SPI_finish frees).
+SoftDeletePlan* soft_delete_slot(Relation rel) {
     Oid relid = RelationGetRelid(rel);
     Oid nsp = RelationGetNamespace(rel);
     const char* relname = RelationGetRelationName(rel);
@@ -207,8 +282,11 @@ SPIPlanPtr soft_delete_plan(Relation rel) {
         if (p.plan && p.relid == relid) {
             if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
                 p.namespace_generation == namespace_generation)
-                return p.plan;
-            slot = &p;
+                return &p;
+            if (p.users > 0)
+                p.relid = InvalidOid;  // stale but running: its last user frees it
+            else
+                slot = &p;
             break;
         }
     }
@@ -219,28 +297,43 @@ SPIPlanPtr soft_delete_plan(Relation rel) {
                 break;
             }
     }
-    if (!slot) {
-        slot = &plans[next_victim];
+    for (int tried = 0; !slot && tried < plan_slots; ++tried) {
+        SoftDeletePlan* victim = &plans[next_victim];
         next_victim = (next_victim + 1) % plan_slots;
+        if (victim->users == 0) slot = victim;
     }
-    if (slot->plan) {
-        SPIPlanPtr old = slot->plan;
-        slot->plan = nullptr;
-        SPI_freeplan(old);
-    }
-    char* sql = psprintf(
-        "UPDATE ONLY %s t SET deleted_at = $2 WHERE t.ctid OPERATOR(pg_catalog.=) $1",
-        quote_qualified_identifier(get_namespace_name(nsp), relname));
-    Oid types[2] = {TIDOID, TIMESTAMPTZOID};
-    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
-    if (!plan) elog(ERROR, "delta_sync: cannot prepare the soft delete: %s", SPI_result_code_string(SPI_result));
+    if (!slot) return nullptr;
+    if (slot->plan) release_slot_plan(slot);
+    SPIPlanPtr plan = prepare_soft_delete(nsp, relname);
     SPI_keepplan(plan);
     slot->relid = relid;
     slot->nsp = nsp;
     namestrcpy(&slot->relname, relname);
     slot->namespace_generation = namespace_generation;
     slot->plan = plan;
-    return plan;
+    slot->users = 0;
+    return slot;
+}
+
+// Runs the soft-delete UPDATE of one row, keeping its slot's plan alive while it runs.
+int run_soft_delete(Relation rel, Datum* values) {
+    SoftDeletePlan* volatile slot = soft_delete_slot(rel);
+    if (!slot) {
+        SPIPlanPtr plan = prepare_soft_delete(RelationGetNamespace(rel), RelationGetRelationName(rel));
+        return SPI_execute_plan(plan, values, nullptr, false, 0);
+    }
+    volatile int rc = 0;
+    ++slot->users;
+    PG_TRY();
+    {
+        rc = SPI_execute_plan(slot->plan, values, nullptr, false, 0);
+    }
+    PG_FINALLY();
+    {
+        if (--slot->users == 0 && slot->relid == InvalidOid) release_slot_plan(slot);
+    }
+    PG_END_TRY();
+    return rc;
 }
 
 Datum soft_delete(FunctionCallInfo fcinfo) {
@@ -261,10 +354,9 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     }
 
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-    SPIPlanPtr plan = soft_delete_plan(rel);
     Datum values[2] = {PointerGetDatum(&tuple->t_self),
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
-    int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
+    int rc = run_soft_delete(rel, values);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: soft delete failed (%d)", rc);
     // Not updated: row-level security hid the row from the UPDATE, or (without it) a BEFORE
     // UPDATE trigger of the table skipped the update by returning NULL.
@@ -319,12 +411,18 @@ Datum after_statement(FunctionCallInfo fcinfo) {
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("delta_sync._after_statement() must fire AFTER ... FOR EACH STATEMENT")));
     Relation rel = td->tg_relation;
-    if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(RelationGetRelid(rel));
-    char* payload = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
-                             RelationGetRelationName(rel));
-    // Tables written by many concurrent transactions can turn NOTIFY off (delta_sync.set_notify):
-    // it serialises their commits on one cluster-wide lock. Clients then rely on polling.
-    if (read_registry_row(RelationGetRelid(rel)).notify) Async_Notify("delta_sync", payload);
+    Oid relid = RelationGetRelid(rel);
+    if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(relid);
+    // NOTIFY is opt-in (delta_sync.set_notify): a writer that notifies takes one cluster-wide
+    // lock at commit and holds it through its WAL flush. Preloaded, the notify worker sends it
+    // instead; otherwise this transaction does, as before.
+    bool notify = table_notifies(relid);
+    if (live_preloaded())
+        note_table_written(relid, notify);
+    else if (notify)
+        Async_Notify("delta_sync", quote_qualified_identifier(
+                                       get_namespace_name(RelationGetNamespace(rel)),
+                                       RelationGetRelationName(rel)));
     return PointerGetDatum(nullptr);
 }
 
