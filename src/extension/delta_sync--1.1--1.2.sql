@@ -3,8 +3,7 @@
 
 -- =============================================================================================
 -- Trusted installs: no code of the extension runs a user's code with rights the user lacks
--- ======================================================================================
-
+-- =============================================================================================
 
 -- ---------------------------------------------------------------------------------------------
 -- Event triggers run as their caller, in C
@@ -208,7 +207,8 @@ $fn$;
 ALTER TABLE delta_sync.tracked ADD COLUMN purged_by xid8;
 COMMENT ON COLUMN delta_sync.tracked.purged_by IS
     'the transaction of the last delta_sync.purge() that removed rows; cursors that see it need not resync for purges';
-=======
+
+-- =============================================================================================
 -- Live changes: no cluster-wide lock on the write path; delta_sync.wait()
 -- =============================================================================================
 
