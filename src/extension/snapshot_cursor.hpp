@@ -41,6 +41,6 @@ enum class CursorFate {
 // after every deletion that purge removed had committed.
 // All are exact: an unrelated old transaction still running does not force a resync.
 CursorFate judge_cursor(const Cursor& cursor, const ServerClock& clock, std::uint64_t horizon,
-                        std::uint64_t purged_through, std::uint64_t purged_by = 0);
+                        std::uint64_t purged_through, std::uint64_t purged_by);
 
 }  // namespace delta_sync
