@@ -221,6 +221,30 @@ def bench_delta(db, res):
     res["delta"] = out
 
 
+def bench_empty(db, res):
+    """An empty delta (nothing changed since the cursor) on the largest table, called through a
+    prepared statement, against a prepared `SELECT 1` over the same connection: both include the
+    client's round trip, which the difference leaves out."""
+    t = "ds_%d" % BIG
+    cursor = db.one(sql("cursor_now", t=t))
+    db.run("PREPARE bench_empty(text) AS " + sql("empty_delta", t=t))
+    db.run("PREPARE bench_one AS SELECT 1")
+    check = db.run(sql("delta_check", t=t), {"cursor": cursor})[0]
+    assert tuple(check) == (0, 0, 0, False), check
+    texts = {"empty": ("EXECUTE bench_empty(%(cursor)s)", {"cursor": cursor}),
+             "select_1": ("EXECUTE bench_one", None)}
+    for q, p in texts.values():
+        db.timed(q, p, 200)
+    reps = 2000
+    s = interleaved(RUNS, {k: (lambda q=q, p=p: db.timed(q, p, reps)) for k, (q, p) in texts.items()})
+    out = {"repeat": reps, "seconds": {k: summary(v) for k, v in s.items()},
+           "vs_select_1": summary(ratios(s, "empty", "select_1")),
+           "beyond_select_1": summary([a - b for a, b in zip(s["empty"], s["select_1"])])}
+    log("empty delta: %.4f ms per call, %.2f × SELECT 1" % (
+        out["seconds"]["empty"]["median"] * 1e3, out["vs_select_1"]["median"]))
+    res["empty"] = out
+
+
 def plan_of(db, text):
     return [r[0] for r in db.run("EXPLAIN " + text)]
 
@@ -446,14 +470,14 @@ def bench_mcp(db, res):
         log("mcp: not measured: %s" % e)
 
 
-STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
+STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "empty": bench_empty, "writes": bench_writes,
          "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
          "mcp": bench_mcp}
 
 
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench").split(",")
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,empty,client,mcp,refuse,writes,pgbench").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

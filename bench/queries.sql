@@ -41,6 +41,10 @@ SELECT d->>'serverVersion' FROM (SELECT delta_since('{t}', NULL, page_size => 1)
 -- name: delta
 SELECT pg_column_size(delta_since('{t}', %(cursor)s));
 
+-- An empty delta, through a prepared statement: $1 is a cursor nothing changed since.
+-- name: empty_delta
+SELECT pg_column_size(delta_since('{t}', $1))
+
 -- name: delta_check
 SELECT json_array_length(d->'created'), json_array_length(d->'updated'),
        json_array_length(d->'deleted'), (d->>'fullResyncRequired')::boolean
