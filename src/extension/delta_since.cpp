@@ -283,17 +283,18 @@ std::string snapshot_text(const Cursor& c) {
 }
 
 // The WHERE clause of "changed since P, as the client must hear of it": $1 = P.xmin (xid8),
-// $2 = P as pg_snapshot text, $3 = our own xid (xid8, 0 when none), $4 = the largest xid8 (a bound
+// $2 = P as a pg_snapshot (a parameter of that type, not text cast in the query: a generic plan
+// would parse the text again for every row), $3 = our own xid (xid8, 0 when none), $4 = the largest xid8 (a bound
 // every row meets: it is there for the planner, see plan_for). Operators are qualified so that no
 // search_path can substitute its own.
 std::string delta_predicate() {
     return std::string("t.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" + " AND t." +
            changed_xid_column + " OPERATOR(pg_catalog.<=) $4" +
            " AND NOT pg_catalog.pg_visible_in_snapshot(t." + changed_xid_column +
-           ", $2::pg_catalog.pg_snapshot)" + " AND t." + changed_xid_column +
+           ", $2)" + " AND t." + changed_xid_column +
            " OPERATOR(pg_catalog.<>) $3" + " AND (t." + deleted_at_column +
            " IS NULL OR pg_catalog.pg_visible_in_snapshot(t." + created_xid_column +
-           ", $2::pg_catalog.pg_snapshot))";
+           ", $2))";
 }
 
 std::string full_predicate() {
@@ -305,7 +306,7 @@ std::string full_predicate() {
 // scan (int8; NULL: no limit).
 constexpr int n_params = 5;
 struct QueryArgs {
-    Oid types[n_params] = {XID8OID, TEXTOID, XID8OID, XID8OID, INT8OID};
+    Oid types[n_params] = {XID8OID, PG_SNAPSHOTOID, XID8OID, XID8OID, INT8OID};
     Datum values[n_params] = {};
     char nulls[n_params] = {' ', ' ', ' ', ' ', 'n'};
 };
@@ -943,9 +944,10 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     args.values[0] = UInt64GetDatum(since.xmin);
     args.values[2] = UInt64GetDatum(own_xid);
     args.values[3] = UInt64GetDatum(PG_UINT64_MAX);
-    args.values[1] = pg_guard([&] {  // in the multi-call context: the scan is opened after SPI_finish
+    if (full_sync) args.nulls[1] = 'n';  // no P: $2 is not used
+    else args.values[1] = pg_guard([&] {  // in the multi-call context: the scan is opened after SPI_finish
         MemoryContext old = MemoryContextSwitchTo(multi);
-        Datum d = CStringGetTextDatum(snap_text.c_str());
+        Datum d = DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(snap_text.c_str()));
         MemoryContextSwitchTo(old);
         return d;
     });
