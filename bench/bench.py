@@ -477,14 +477,19 @@ def bench_mcp(db, res):
         log("mcp: not measured: %s" % e)
 
 
-STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "empty": bench_empty, "writes": bench_writes,
+STEPS = {"snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
          "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
          "mcp": bench_mcp}
 
 
+STEPS["empty"] = bench_empty
+
+
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,empty,client,mcp,refuse,writes,pgbench").split(",")
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench").split(",")
+    if "BENCH_STEPS" not in os.environ and "delta" in steps:  # a full run: the empty delta after it
+        steps.insert(steps.index("delta") + 1, "empty")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

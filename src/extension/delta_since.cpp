@@ -23,6 +23,12 @@
 // after the last page, by an ExprContext shutdown callback when the caller stops early (LIMIT, a
 // LATERAL rescan, CLOSE of the outer cursor, a WITH HOLD cursor persisted at COMMIT), and by the
 // resource owners when the transaction or subtransaction that owns the outer query aborts.
+//
+// What is kept between calls: per backend and table, what the catalog says of the table (its
+// shape, column codecs and prepared scans; see "What a table's shape gives" below). Every call
+// still takes the table's lock, checks the caller's privilege and reads the registry row under its
+// own snapshot. PostgreSQL's invalidations drop a kept entry, and an open scan holds references
+// to its own codecs and plan, so nothing it runs can be freed under it.
 #include "boundary.hpp"
 #include "cursor.hpp"
 #include "record_encoder.hpp"
