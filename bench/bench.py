@@ -488,11 +488,11 @@ STEPS["empty"] = bench_empty
 def main():
     out_path = sys.argv[1]
     steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench").split(",")
-    if "BENCH_STEPS" not in os.environ and "delta" in steps:  # a full run: the empty delta after it
-        steps.insert(steps.index("delta") + 1, "empty")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    if "BENCH_STEPS" not in os.environ and "delta" in steps:  # a full run: the empty delta after it
+        steps.insert(steps.index("delta") + 1, "empty")
     t0 = time.perf_counter()
     if os.environ.get("BENCH_SKIP_SETUP") != "1":
         setup(db)
