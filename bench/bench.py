@@ -221,6 +221,37 @@ def bench_delta(db, res):
     res["delta"] = out
 
 
+def bench_empty(db, res):
+    """An empty delta (nothing changed since the cursor) on the largest table, called through a
+    prepared statement: 1,000 calls in one execution (the cost of a call inside the server), and
+    one call per execution against a prepared `SELECT 1` over the same connection (both with the
+    client's round trip)."""
+    t = "ds_%d" % BIG
+    cursor = db.one(sql("cursor_now", t=t))
+    db.run("PREPARE bench_empty(text) AS " + sql("empty_delta", t=t))
+    db.run("PREPARE bench_one AS SELECT 1")
+    db.run("PREPARE bench_empty_loop(text) AS " + sql("empty_delta_loop", t=t))
+    check = db.run(sql("delta_check", t=t), {"cursor": cursor})[0]
+    assert tuple(check) == (0, 0, 0, False), check
+    texts = {"empty": ("EXECUTE bench_empty(%(cursor)s)", {"cursor": cursor}),
+             "select_1": ("EXECUTE bench_one", None)}
+    for q, p in texts.values():
+        db.timed(q, p, 200)
+    reps = 2000
+    subjects = {k: (lambda q=q, p=p: db.timed(q, p, reps)) for k, (q, p) in texts.items()}
+    loop = ("EXECUTE bench_empty_loop(%(cursor)s)", {"cursor": cursor})
+    db.timed(*loop, 2)
+    subjects["in_server"] = lambda: db.timed(*loop, 5) / 1000
+    s = interleaved(RUNS, subjects)
+    out = {"repeat": reps, "seconds": {k: summary(v) for k, v in s.items()},
+           "vs_select_1": summary(ratios(s, "empty", "select_1")),
+           "beyond_select_1": summary([a - b for a, b in zip(s["empty"], s["select_1"])])}
+    log("empty delta: %.4f ms per call in the server; %.4f ms per execution, %.2f × SELECT 1" % (
+        out["seconds"]["in_server"]["median"] * 1e3, out["seconds"]["empty"]["median"] * 1e3,
+        out["vs_select_1"]["median"]))
+    res["empty"] = out
+
+
 def plan_of(db, text):
     return [r[0] for r in db.run("EXPLAIN " + text)]
 
@@ -673,12 +704,17 @@ STEPS = {"live": bench_live, "snapshot": bench_snapshot, "delta": bench_delta, "
          "mcp": bench_mcp}
 
 
+STEPS["empty"] = bench_empty
+
+
 def main():
     out_path = sys.argv[1]
     steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench,live").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    if "BENCH_STEPS" not in os.environ and "delta" in steps:  # a full run: the empty delta after it
+        steps.insert(steps.index("delta") + 1, "empty")
     t0 = time.perf_counter()
     if os.environ.get("BENCH_SKIP_SETUP") != "1":
         setup(db)

@@ -41,6 +41,14 @@ SELECT d->>'serverVersion' FROM (SELECT delta_since('{t}', NULL, page_size => 1)
 -- name: delta
 SELECT pg_column_size(delta_since('{t}', %(cursor)s));
 
+-- An empty delta, through a prepared statement: $1 is a cursor nothing changed since.
+-- name: empty_delta
+SELECT pg_column_size(delta_since('{t}', $1))
+
+-- The same 1,000 times in one execution: the cost of a call without the client's round trip.
+-- name: empty_delta_loop
+SELECT count(pg_column_size(d)) FROM (SELECT delta_since('{t}', $1) AS d FROM generate_series(1, 1000)) s
+
 -- name: delta_check
 SELECT json_array_length(d->'created'), json_array_length(d->'updated'),
        json_array_length(d->'deleted'), (d->>'fullResyncRequired')::boolean

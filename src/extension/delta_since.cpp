@@ -23,6 +23,12 @@
 // after the last page, by an ExprContext shutdown callback when the caller stops early (LIMIT, a
 // LATERAL rescan, CLOSE of the outer cursor, a WITH HOLD cursor persisted at COMMIT), and by the
 // resource owners when the transaction or subtransaction that owns the outer query aborts.
+//
+// What is kept between calls: per backend and table, what the catalog says of the table (its
+// shape, column codecs and prepared scans; see "What a table's shape gives" below). Every call
+// still takes the table's lock, checks the caller's privilege and reads the registry row under its
+// own snapshot. PostgreSQL's invalidations drop a kept entry, and an open scan holds references
+// to its own codecs and plan, so nothing it runs can be freed under it.
 #include "boundary.hpp"
 #include "cursor.hpp"
 #include "record_encoder.hpp"
@@ -47,11 +53,15 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 }
 
 namespace delta_sync {
@@ -71,9 +81,13 @@ const char* const cursor_detail =
 
 enum class Bucket { created, updated, deleted };
 
+struct CodecSet;
+void release_codecs(CodecSet* set) noexcept;
+
 // Plain data describing the table and the open scan; palloc'd in the SRF's multi-call context.
 struct Scan {
-    ColumnCodec* codecs;   // one per record column, in attribute order
+    CodecSet* codec_set;   // a reference to the table's cached codecs, released with the state
+    ColumnCodec* codecs;   // one per record column, in attribute order (in codec_set)
     Oid* row_types;        // what the query returns: the record columns, then the created xid
     int ncols;             // record columns; the query returns these, then the created xid
     int pk_index;          // index into codecs of the primary key
@@ -81,6 +95,7 @@ struct Scan {
     bool full_sync;        // since IS NULL: every live row is "created"
     // The open query, or null when there is nothing (more) to scan. Reachable from here only.
     QueryDesc* query;
+    CachedPlan* plan;     // the plan the query runs; its reference is held by `owner`
     ResourceOwner owner;  // what the open query holds; a child of the caller's owner
     bool at_end;          // the query has returned its last row: never run it again
 };
@@ -106,7 +121,11 @@ struct DeltaState {
 // The multi-call context goes away: on the last call, on an early stop (after close_on_shutdown
 // closed the scan), or on an abort, where the resource owners release what the query held. So
 // this frees the C++ state only and never touches the executor.
-void delete_state(void* arg) { delete static_cast<DeltaState*>(arg); }
+void delete_state(void* arg) {
+    auto* state = static_cast<DeltaState*>(arg);
+    release_codecs(state->scan.codec_set);
+    delete state;
+}
 
 std::string quote_qualified(Oid nsp, const char* rel) {
     const char* q = pg_guard([&] { return quote_qualified_identifier(get_namespace_name(nsp), rel); });
@@ -225,6 +244,9 @@ std::string sql_literal(const std::string& qualified_name) {
 
 // A registered table that lost what tracking gave it (ALTER TABLE after track()).
 void check_tracked_shape(const TableShape& shape) {
+    if (shape.pk_index >= 0 && shape.deleted_at_index >= 0 && shape.has_created_xid &&
+        shape.has_changed_xid)
+        return;
     const std::string& table = shape.qualified_name;
     std::string literal = sql_literal(table);
     std::string retrack = "Untrack the table and track it again: SELECT delta_sync.untrack(" +
@@ -267,15 +289,18 @@ std::string snapshot_text(const Cursor& c) {
 }
 
 // The WHERE clause of "changed since P, as the client must hear of it": $1 = P.xmin (xid8),
-// $2 = P as pg_snapshot text, $3 = our own xid (xid8, 0 when none). Operators are qualified so
-// that no search_path can substitute its own.
+// $2 = P as a pg_snapshot (a parameter of that type, not text cast in the query: a generic plan
+// would parse the text again for every row), $3 = our own xid (xid8, 0 when none), $4 = the largest xid8 (a bound
+// every row meets: it is there for the planner, see plan_for). Operators are qualified so that no
+// search_path can substitute its own.
 std::string delta_predicate() {
-    return std::string("t.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" +
+    return std::string("t.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" + " AND t." +
+           changed_xid_column + " OPERATOR(pg_catalog.<=) $4" +
            " AND NOT pg_catalog.pg_visible_in_snapshot(t." + changed_xid_column +
-           ", $2::pg_catalog.pg_snapshot)" + " AND t." + changed_xid_column +
+           ", $2)" + " AND t." + changed_xid_column +
            " OPERATOR(pg_catalog.<>) $3" + " AND (t." + deleted_at_column +
            " IS NULL OR pg_catalog.pg_visible_in_snapshot(t." + created_xid_column +
-           ", $2::pg_catalog.pg_snapshot))";
+           ", $2))";
 }
 
 std::string full_predicate() {
@@ -283,18 +308,31 @@ std::string full_predicate() {
            " OPERATOR(pg_catalog.<>) $3";
 }
 
+// The parameters of every query of a call: $1-$4 as delta_predicate() says, $5 the LIMIT of the
+// scan (int8; NULL: no limit).
+constexpr int n_params = 5;
 struct QueryArgs {
-    Oid types[3] = {XID8OID, TEXTOID, XID8OID};
-    Datum values[3];
-    char nulls[3] = {' ', ' ', ' '};
+    Oid types[n_params] = {XID8OID, PG_SNAPSHOTOID, XID8OID, XID8OID, INT8OID};
+    Datum values[n_params] = {};
+    char nulls[n_params] = {' ', ' ', ' ', ' ', 'n'};
 };
+
+// The scan's query: the record columns, then the created xid, of the live rows (a full sync) or
+// of the rows changed since P. Every query text that reads a table's rows is built here, so a
+// change of the query reaches the plan cache below through its text alone.
+std::string scan_sql(const TableShape& shape, bool full_sync) {
+    return "SELECT " + shape.select_list + ", t." + created_xid_column + " FROM ONLY " +
+           shape.qualified_name + " t WHERE " + (full_sync ? full_predicate() : delta_predicate()) +
+           " LIMIT $5";
+}
 
 // Counts changed rows, stopping at limit: a huge delta costs no more to refuse than a small one.
 long count_changes(const std::string& table, QueryArgs& args, long limit) {
     std::string sql = "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ONLY " + table +
                       " t WHERE " + delta_predicate() + " LIMIT " + std::to_string(limit) + ") s";
     return pg_guard([&] {
-        int rc = SPI_execute_with_args(sql.c_str(), 3, args.types, args.values, args.nulls, true, 1);
+        int rc = SPI_execute_with_args(sql.c_str(), n_params, args.types, args.values, args.nulls,
+                                       true, 1);
         if (rc != SPI_OK_SELECT || SPI_processed != 1)
             elog(ERROR, "delta_sync: counting changes failed (%d)", rc);
         bool isnull;
@@ -316,6 +354,268 @@ bool rewrote_existing_rows(const std::string& table, std::uint64_t own_xid) {
         return SPI_processed > 0;
     });
 }
+
+// Takes the table's lock (receiving the invalidations of what committed before it) and checks the
+// caller's privilege: on every call, cached or not.
+void open_table(Oid relid) {
+    pg_guard([&] {
+        Relation rel = try_relation_open(relid, AccessShareLock);
+        if (!rel)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("relation with OID %u does not exist", relid)));
+        AclResult acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+        if (acl != ACLCHECK_OK)
+            aclcheck_error(acl, get_relkind_objtype(rel->rd_rel->relkind),
+                           RelationGetRelationName(rel));
+        if (rel->rd_rel->relkind != RELKIND_RELATION)
+            ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                            errmsg("\"%s\" is not an ordinary table", RelationGetRelationName(rel))));
+        relation_close(rel, NoLock);  // keep the lock: the table must not change under the scan
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a table's shape gives, kept per backend: the shape itself, the column codecs and the
+// prepared scan statements. Each call still opens the table (its lock, the caller's privilege)
+// and reads the registry row; what is cached is only what the catalog says about the table.
+//
+// An entry is dropped when PostgreSQL says its catalog rows changed: a relcache invalidation of
+// the table (ALTER TABLE of any kind, RENAME, DROP, policies, indexes, and the same for every
+// relation when the whole relcache is reset), or a syscache invalidation of pg_type, pg_namespace
+// or pg_proc (a renamed schema, a changed type, a replaced output function: these reach every
+// entry). The callbacks run for this backend's own changes at the next command of the same
+// transaction, and for other sessions' at commit, before the table's lock can be had: a changed
+// table is never read with a stale shape. Callbacks only mark entries stale; the next look-up
+// drops them, unless a call is still using one (pinned), and rebuilds.
+//
+// Nothing a scan keeps points into an entry: its codecs are a reference-counted CodecSet (the
+// entry holds one reference, each open scan another, released when the scan's state goes, on
+// every path), and its plan is a CachedPlan whose reference the scan's resource owner holds.
+// The statements are CachedPlanSources, which PostgreSQL revalidates itself on every use (the
+// relations' invalidations, search_path, and the user and row_security setting when row-level
+// security applies to the query), so a plan made under one role is never used under another.
+
+struct CodecSet {
+    MemoryContext context;  // everything below, and the first codec's scratch context
+    int refs;               // the entry's reference and one per open scan
+    ColumnCodec* codecs;    // one per record column
+    Oid* row_types;         // what the scan returns: the record columns, then the created xid
+};
+
+void release_codecs(CodecSet* set) noexcept {
+    if (set && --set->refs == 0) MemoryContextDelete(set->context);
+}
+
+enum PlanKind { full_plan, small_delta_plan, large_delta_plan, n_plan_kinds };
+
+struct TableEntry {
+    bool valid = true;      // no invalidation reached it since it was built
+    bool complete = false;  // built to the end (an error while building leaves it incomplete)
+    int pins = 0;           // calls using it now: never dropped while pinned
+    TableShape* shape = nullptr;
+    CodecSet* codecs = nullptr;
+    CachedPlanSource* plans[n_plan_kinds] = {};
+};
+
+struct CacheSlot {
+    Oid relid;  // the hash key
+    TableEntry* entry;
+};
+
+HTAB* table_cache = nullptr;
+std::vector<TableEntry*>* retired = nullptr;  // stale entries still pinned, dropped when free
+
+void mark_all_stale() noexcept {
+    if (!table_cache) return;
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, table_cache);
+    while (auto* slot = static_cast<CacheSlot*>(hash_seq_search(&status)))
+        slot->entry->valid = false;
+}
+
+void relation_changed(Datum, Oid relid) noexcept {
+    if (!table_cache) return;
+    if (!OidIsValid(relid)) {
+        mark_all_stale();
+        return;
+    }
+    auto* slot = static_cast<CacheSlot*>(hash_search(table_cache, &relid, HASH_FIND, nullptr));
+    if (slot) slot->entry->valid = false;
+}
+
+void catalog_changed(Datum, int, uint32) noexcept { mark_all_stale(); }
+
+// Frees an entry no call is using.
+void drop_entry(TableEntry* e) {
+    pg_guard([&] {
+        for (CachedPlanSource*& plan : e->plans) {
+            CachedPlanSource* p = plan;
+            plan = nullptr;
+            if (p) DropCachedPlan(p);  // a scan running its plan holds that CachedPlan itself
+        }
+        CodecSet* set = e->codecs;
+        e->codecs = nullptr;
+        release_codecs(set);
+    });
+    delete e->shape;
+    delete e;
+}
+
+// Takes every stale entry out of the cache (those of dropped tables, too) and frees those that
+// no call is using; the others wait in `retired` for a later sweep.
+void sweep_stale() {
+    std::vector<Oid> stale;
+    pg_guard([&] {
+        HASH_SEQ_STATUS status;
+        hash_seq_init(&status, table_cache);
+        while (auto* slot = static_cast<CacheSlot*>(hash_seq_search(&status)))
+            if (!slot->entry->valid || !slot->entry->complete) stale.push_back(slot->relid);
+    });
+    if (!retired) retired = new std::vector<TableEntry*>();
+    for (Oid relid : stale) {
+        TableEntry* e = pg_guard([&] {
+            auto* slot =
+                static_cast<CacheSlot*>(hash_search(table_cache, &relid, HASH_REMOVE, nullptr));
+            return slot ? slot->entry : nullptr;
+        });
+        if (e) retired->push_back(e);
+    }
+    std::vector<TableEntry*> keep;
+    std::vector<TableEntry*> free;
+    for (TableEntry* e : *retired) (e->pins > 0 ? keep : free).push_back(e);
+    retired->swap(keep);
+    for (TableEntry* e : free) drop_entry(e);
+}
+
+CodecSet* build_codecs(const TableShape& shape) {
+    return pg_guard([&] {
+        MemoryContext context =
+            AllocSetContextCreate(CacheMemoryContext, "delta_since codecs", ALLOCSET_SMALL_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(context);
+        int ncols = static_cast<int>(shape.names.size());
+        auto* set = static_cast<CodecSet*>(palloc0(sizeof(CodecSet)));
+        set->context = context;
+        set->refs = 1;
+        set->codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (ncols + 1)));
+        set->row_types = static_cast<Oid*>(palloc(sizeof(Oid) * (ncols + 1)));
+        PG_TRY();
+        {
+            for (int i = 0; i < ncols; ++i) {
+                init_codec(set->codecs[i], shape.names[i].c_str(), shape.types[i], shape.kinds[i],
+                           i == 0);
+                set->row_types[i] = shape.query_types[i];
+            }
+        }
+        PG_CATCH();
+        {
+            MemoryContextSwitchTo(old);
+            MemoryContextDelete(context);
+            PG_RE_THROW();
+        }
+        PG_END_TRY();
+        set->row_types[ncols] = XID8OID;
+        MemoryContextSwitchTo(old);
+        return set;
+    });
+}
+
+// A call's hold on an entry: released on every way out of the call's first step.
+struct PinnedEntry {
+    TableEntry* entry = nullptr;
+    PinnedEntry() = default;
+    PinnedEntry(const PinnedEntry&) = delete;
+    PinnedEntry& operator=(const PinnedEntry&) = delete;
+    ~PinnedEntry() {
+        if (entry) --entry->pins;
+    }
+};
+
+// The entry of a table whose lock the caller holds (so the invalidations of its committed
+// changes have been received), built when missing or stale, and pinned for the caller.
+void table_entry(Oid relid, PinnedEntry& pin) {
+    static bool callbacks = false;
+    pg_guard([&] {
+        if (!table_cache) {
+            HASHCTL ctl{};
+            ctl.keysize = sizeof(Oid);
+            ctl.entrysize = sizeof(CacheSlot);
+            ctl.hcxt = CacheMemoryContext;
+            table_cache = hash_create("delta_since tables", 16, &ctl,
+                                      HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        }
+        if (!callbacks) {
+            CacheRegisterRelcacheCallback(relation_changed, 0);
+            CacheRegisterSyscacheCallback(TYPEOID, catalog_changed, 0);
+            CacheRegisterSyscacheCallback(NAMESPACEOID, catalog_changed, 0);
+            CacheRegisterSyscacheCallback(PROCOID, catalog_changed, 0);
+            callbacks = true;
+        }
+    });
+    auto* slot = pg_guard([&] {
+        return static_cast<CacheSlot*>(hash_search(table_cache, &relid, HASH_FIND, nullptr));
+    });
+    if (slot && slot->entry->valid && slot->entry->complete) {
+        ++slot->entry->pins;
+        pin.entry = slot->entry;
+        return;
+    }
+    sweep_stale();  // takes this table's stale entry out, too
+    auto* e = new TableEntry();
+    pg_guard([&] {
+        bool found;
+        auto* s = static_cast<CacheSlot*>(hash_search(table_cache, &relid, HASH_ENTER, &found));
+        s->entry = e;  // from now on an invalidation marks it stale
+    });
+    ++e->pins;
+    pin.entry = e;
+    e->shape = new TableShape(read_shape(relid));
+    e->codecs = build_codecs(*e->shape);
+    e->complete = true;  // used by this call even if an invalidation came meanwhile
+}
+
+// The prepared statement of one kind of scan of the entry's table, made on first use.
+// A small delta (read whole, at most 10,001 rows) runs the generic plan, planned once: no
+// parameter would change its plan but the bounds of the changed xid, and with those unknown the
+// planner takes `$1 <= changed_xid <= $4` for a narrow range and reads it through the table's
+// index on that column, which is what a delta of at most that many rows wants ($4 is the largest
+// xid8: the bound is for the planner and leaves no row out). A large delta is planned for its
+// parameters on every call (the index or a sequential scan, as its size calls for). A full sync
+// reads every live row: one plan for all.
+CachedPlanSource* plan_for(TableEntry* e, PlanKind kind) {
+    if (e->plans[kind]) return e->plans[kind];
+    std::string sql = scan_sql(*e->shape, kind == full_plan);
+    QueryArgs args;
+    int options = kind == large_delta_plan ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN;
+    e->plans[kind] = pg_guard([&] {
+        MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "delta_since prepare",
+                                                   ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(work);
+        CachedPlanSource* volatile source = nullptr;
+        PG_TRY();
+        {
+            const char* text = sql.c_str();
+            List* raw = raw_parser(text, RAW_PARSE_DEFAULT);
+            RawStmt* stmt = linitial_node(RawStmt, raw);
+            CachedPlanSource* ps = CreateCachedPlan(stmt, text, CMDTAG_SELECT);
+            List* analyzed =
+                pg_analyze_and_rewrite_fixedparams(stmt, text, args.types, n_params, nullptr);
+            CompleteCachedPlan(ps, analyzed, nullptr, args.types, n_params, nullptr, nullptr,
+                               options, true);
+            SaveCachedPlan(ps);  // now a child of CacheMemoryContext, revalidated by PostgreSQL
+            source = ps;
+        }
+        PG_FINALLY();
+        {
+            MemoryContextSwitchTo(old);
+            MemoryContextDelete(work);
+        }
+        PG_END_TRY();
+        return static_cast<CachedPlanSource*>(source);
+    });
+    return e->plans[kind];
+}
+
+// ---------------------------------------------------------------------------------------------
 
 // One DeltaResponse document, written straight into a text datum: the varlena header is reserved
 // up front so the buffer becomes the result without a copy.
@@ -383,15 +683,15 @@ bool receive_row(TupleTableSlot* slot, DestReceiver* self) noexcept {
 
 void receiver_nothing(DestReceiver*) noexcept {}
 
-// Plans the scan's query and starts it, in a child of `multi` and under a resource owner of its
-// own. Called inside pg_guard().
-void open_scan(Scan& scan, const char* sql, QueryArgs& args, MemoryContext multi) {
+// Starts the scan's prepared statement, in a child of `multi` and under a resource owner of its
+// own, which holds the reference to the plan too. Called inside pg_guard().
+void open_scan(Scan& scan, CachedPlanSource* source, QueryArgs& args, MemoryContext multi) {
     MemoryContext context =
         AllocSetContextCreate(multi, "delta_since scan", ALLOCSET_DEFAULT_SIZES);
     MemoryContext old = MemoryContextSwitchTo(context);
-    char* query_string = pstrdup(sql);
-    ParamListInfo params = makeParamList(3);
-    for (int i = 0; i < 3; ++i) {
+    char* query_string = pstrdup(source->query_string);  // the source may go before the scan
+    ParamListInfo params = makeParamList(n_params);
+    for (int i = 0; i < n_params; ++i) {
         ParamExternData& p = params->params[i];
         p.ptype = args.types[i];
         p.isnull = args.nulls[i] == 'n';
@@ -401,10 +701,6 @@ void open_scan(Scan& scan, const char* sql, QueryArgs& args, MemoryContext multi
         get_typlenbyval(args.types[i], &len, &byval);
         p.value = p.isnull ? 0 : datumCopy(args.values[i], byval, len);
     }
-    List* raw = raw_parser(query_string, RAW_PARSE_DEFAULT);
-    List* analyzed = pg_analyze_and_rewrite_fixedparams(linitial_node(RawStmt, raw), query_string,
-                                                        args.types, 3, nullptr);
-    List* planned = pg_plan_queries(analyzed, query_string, 0, params);
     auto* receiver = static_cast<RowReceiver*>(palloc0(sizeof(RowReceiver)));
     receiver->dest.receiveSlot = receive_row;
     receiver->dest.rStartup = check_row_type;
@@ -415,10 +711,17 @@ void open_scan(Scan& scan, const char* sql, QueryArgs& args, MemoryContext multi
     ResourceOwner caller = CurrentResourceOwner;
     ResourceOwner owner = ResourceOwnerCreate(caller, "delta_since scan");
     QueryDesc* volatile query = nullptr;
+    CachedPlan* plan = GetCachedPlan(source, params, owner, nullptr);
+    scan.plan = plan;
+    scan.owner = owner;  // should what follows fail, close_scan() is not called: the owner's
+                         // parent releases the plan and the rest on the abort
+    if (list_length(plan->stmt_list) != 1)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the table's rules changed what delta_since reads")));
     CurrentResourceOwner = owner;  // the query's snapshot is registered with it, too
     PG_TRY();
     {
-        query = CreateQueryDesc(linitial_node(PlannedStmt, planned), query_string,
+        query = CreateQueryDesc(linitial_node(PlannedStmt, plan->stmt_list), query_string,
                                 GetActiveSnapshot(), InvalidSnapshot, &receiver->dest, params,
                                 nullptr, 0);
         ExecutorStart(query, 0);
@@ -467,9 +770,11 @@ long fill_document(Document& doc, Scan& scan, const Cursor& since, long limit,
 void close_scan(Scan& scan) {
     QueryDesc* query = scan.query;
     ResourceOwner owner = scan.owner;
+    CachedPlan* plan = scan.plan;
     if (!query) return;
     scan.query = nullptr;  // never ended twice, whatever happens below
     scan.owner = nullptr;
+    scan.plan = nullptr;
     ResourceOwner caller = CurrentResourceOwner;
     CurrentResourceOwner = owner;
     PG_TRY();
@@ -477,6 +782,7 @@ void close_scan(Scan& scan) {
         ExecutorFinish(query);
         ExecutorEnd(query);
         FreeQueryDesc(query);
+        ReleaseCachedPlan(plan, owner);
     }
     PG_FINALLY();
     {
@@ -624,16 +930,16 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     state->page_size = page_size;
     state->since = since;
 
-    TableShape shape = read_shape(relid);
+    open_table(relid);
+    PinnedEntry pin;
+    table_entry(relid, pin);
+    const TableShape& shape = *pin.entry->shape;
 
     ServerClock clock{};
     std::uint64_t own_xid = 0;
     Cursor now = cursor_from_active_snapshot(clock, own_xid);
     state->snapshot_version = state->server_version = encode_cursor(now);
 
-    pg_guard([] {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-    });
     Registration reg = read_registration(relid);
     if (!reg.found) not_tracked(shape.qualified_name);
     check_tracked_shape(shape);
@@ -643,9 +949,11 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     std::string snap_text = snapshot_text(since);
     args.values[0] = UInt64GetDatum(since.xmin);
     args.values[2] = UInt64GetDatum(own_xid);
-    args.values[1] = pg_guard([&] {  // in the multi-call context: the scan is opened after SPI_finish
+    args.values[3] = UInt64GetDatum(PG_UINT64_MAX);
+    if (full_sync) args.nulls[1] = 'n';  // no P: $2 is not used
+    else args.values[1] = pg_guard([&] {  // in the multi-call context: the scan is opened after SPI_finish
         MemoryContext old = MemoryContextSwitchTo(multi);
-        Datum d = CStringGetTextDatum(snap_text.c_str());
+        Datum d = DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(snap_text.c_str()));
         MemoryContextSwitchTo(old);
         return d;
     });
@@ -656,6 +964,12 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     // pages are built now: one row more means refusing it. Past buffered_limit that would hold too
     // much in memory, so count first (stopping at max_changes + 1), then stream the pages.
     bool buffered = !full_sync && !state->resync && max_changes <= buffered_limit;
+    // The two checks below are rare (a large threshold, a transaction that wrote): they use SPI.
+    bool spi = (!full_sync && !state->resync && !buffered) || (own_xid != 0 && !state->resync);
+    if (spi)
+        pg_guard([] {
+            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        });
     if (!full_sync && !state->resync && !buffered &&
         count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
         state->resync = true;
@@ -676,31 +990,26 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         state->server_version = encode_cursor(resync_next);
     }
 
-    pg_guard([] { SPI_finish(); });
+    if (spi) pg_guard([] { SPI_finish(); });
 
     Scan& scan = state->scan;
     scan.full_sync = full_sync;
     scan.ncols = static_cast<int>(shape.names.size());
     scan.pk_index = shape.pk_index;
     scan.deleted_at_index = shape.deleted_at_index;
-    pg_guard([&] {
-        MemoryContext old = MemoryContextSwitchTo(multi);
-        scan.codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (scan.ncols + 1)));
-        scan.row_types = static_cast<Oid*>(palloc(sizeof(Oid) * (scan.ncols + 1)));
-        for (int i = 0; i < scan.ncols; ++i) {
-            init_codec(scan.codecs[i], shape.names[i].c_str(), shape.types[i], shape.kinds[i],
-                       i == 0);
-            scan.row_types[i] = shape.query_types[i];
-        }
-        scan.row_types[scan.ncols] = XID8OID;
-        MemoryContextSwitchTo(old);
-    });
+    CodecSet* codecs = pin.entry->codecs;
+    ++codecs->refs;  // released by delete_state(), on every way the call ends
+    scan.codec_set = codecs;
+    scan.codecs = codecs->codecs;
+    scan.row_types = codecs->row_types;
     if (state->resync) return;
-    std::string sql = "SELECT " + shape.select_list + ", t." + created_xid_column + " FROM ONLY " +
-                      shape.qualified_name + " t WHERE " +
-                      (full_sync ? full_predicate() : delta_predicate());
-    if (buffered) sql += " LIMIT " + std::to_string(static_cast<long>(max_changes) + 1);
-    pg_guard([&] { open_scan(scan, sql.c_str(), args, multi); });
+    PlanKind kind = full_sync ? full_plan : buffered ? small_delta_plan : large_delta_plan;
+    CachedPlanSource* source = plan_for(pin.entry, kind);
+    if (buffered) {
+        args.values[4] = Int64GetDatum(static_cast<long>(max_changes) + 1);
+        args.nulls[4] = ' ';
+    }
+    pg_guard([&] { open_scan(scan, source, args, multi); });
     if (buffered) {
         with_size_advice(state->page_size, [&] { prepare_pages(*state, multi, max_changes); });
         pg_guard([&] { close_scan(scan); });
