@@ -292,8 +292,12 @@ def sql_functions(src):
     function's closing dollar quote)."""
     spans = []
     for m in FUNCTION_START.finditer(src):
-        body = re.search(r"\$(\w*)\$", src[m.end():])
-        end = len(src)
+        # A body in dollar quotes opens before the first ';' of the statement; a function without
+        # one (LANGUAGE C ... AS 'MODULE_PATHNAME', ...) ends at that ';'.
+        semi = src.find(";", m.end())
+        semi = len(src) if semi < 0 else semi
+        body = re.search(r"\$(\w*)\$", src[m.end():semi])
+        end = semi
         if body:
             tag = body.group(0)
             open_at = m.end() + body.end()

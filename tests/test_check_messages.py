@@ -76,7 +76,9 @@ EXPECTED_SQL = [
 
 # A released script and the upgrade script that redefines one of its functions: only the
 # installed (last) definition's messages count.
-OLD_SCRIPT = """CREATE FUNCTION s.f(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
+# s.c has no dollar-quoted body: s.f's messages are still s.f's, not taken for s.c's.
+OLD_SCRIPT = """CREATE FUNCTION s.c() RETURNS void AS 'MODULE_PATHNAME', 's_c' LANGUAGE C;
+CREATE FUNCTION s.f(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     RAISE EXCEPTION 's.f: the table must not be NULL';
 END
@@ -96,7 +98,7 @@ BEGIN
 END
 $fn$;
 """
-EXPECTED_OLD = [(10, "starts with a capital letter"), (10, "ends with a period")]
+EXPECTED_OLD = [(11, "starts with a capital letter"), (11, "ends with a period")]
 EXPECTED_UPGRADE = [(5, "starts with a capital letter")]
 
 GOOD = r'''void g() {
