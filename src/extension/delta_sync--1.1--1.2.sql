@@ -208,7 +208,7 @@ $fn$;
 ALTER TABLE delta_sync.tracked ADD COLUMN purged_by xid8;
 COMMENT ON COLUMN delta_sync.tracked.purged_by IS
     'the transaction of the last delta_sync.purge() that removed rows; cursors that see it need not resync for purges';
-=======
+-- =============================================================================================
 -- Live changes: no cluster-wide lock on the write path; delta_sync.wait()
 -- =============================================================================================
 
