@@ -32,7 +32,7 @@ AttrNumber column(TupleDesc desc, const char* name) {
 RegistryRow read_registry_row(Oid relid) {
     RegistryRow row{false, 0, 0, 0, 0, true};
     Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
-    if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
+    if (!OidIsValid(registry)) elog(ERROR, "relation \"delta_sync.tracked\" does not exist");
     Relation rel = table_open(registry, AccessShareLock);
     Oid pkey = RelationGetPrimaryKeyIndex(rel);
     ScanKeyData key;
