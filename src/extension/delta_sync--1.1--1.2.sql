@@ -299,3 +299,55 @@ BEGIN
     DELETE FROM delta_sync.tracked t WHERE t.relid = tbl;
 END
 $fn$;
+
+-- =============================================================================================
+-- Explicit declarations
+-- =============================================================================================
+--
+-- KEEP THIS SECTION LAST. CREATE OR REPLACE FUNCTION resets volatility, strictness and
+-- parallel safety to what its own statement says (the defaults when it says nothing), so a
+-- function redefined after these lines would silently lose them. Privileges survive it.
+--
+-- Every function says its volatility, what it does on NULL input and its parallel safety, even
+-- where that is PostgreSQL's default. The rules:
+--   - everything that writes, takes locks for writing or runs DDL is VOLATILE PARALLEL UNSAFE;
+--   - functions that refuse NULL with an error of their own (track, untrack, purge, set_notify,
+--     delta_since, wait) are CALLED ON NULL INPUT: STRICT would turn the error into a silent NULL;
+--   - delta_since is PARALLEL UNSAFE: it opens its own SPI cursors and keeps a scan open across
+--     the calls of a set-returning function; it is no work a parallel plan could share, and
+--     unsafe keeps the planner from putting a query that calls it in parallel mode at all;
+--   - wait() only reads shared memory and sleeps on its latch: PARALLEL RESTRICTED (it must run
+--     in the leader, where the client's interrupts arrive).
+ALTER FUNCTION @extschema@.delta_since(regclass, text, integer, integer)
+    STABLE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.wait(regclass[], text[], interval)
+    VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+ALTER FUNCTION delta_sync.track(regclass, integer) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.untrack(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.purge(regclass, interval) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.set_notify(regclass, boolean)
+    VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._notify_setting_changed(regclass) VOLATILE STRICT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._stamp() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._soft_delete() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._after_statement() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._registry_write_check() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._forget_dropped() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._schema_changed() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._restamp_restored() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- Who may call what. PUBLIC keeps EXECUTE on the functions a plain role uses (delta_since,
+-- wait; track, untrack, purge and set_notify check ownership of the table themselves), and on
+-- three internal ones that must stay executable:
+--   - _stamp, _soft_delete, _after_statement: CREATE TRIGGER checks EXECUTE on the trigger's
+--     function for the role creating it, which is the table's owner running track() (or
+--     pg_restore); called directly they refuse ("can only be called as a trigger");
+--   - _notify_setting_changed: set_notify() runs as its caller and calls it; it checks
+--     ownership of the table itself.
+-- Everything else internal is revoked. The event-trigger functions and the registry's trigger
+-- function lost EXECUTE above, in "Trusted installs"; said again here so this section is the
+-- whole list.
+REVOKE EXECUTE ON FUNCTION delta_sync._forget_dropped() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._schema_changed() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._restamp_restored() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._registry_write_check() FROM PUBLIC;
