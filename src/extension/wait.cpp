@@ -256,8 +256,10 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
             if (r.readable) r.tracked = read_registry_row(w.relid).found;
             return r;
         });
-        if (!c.exists)
-            throw SqlError(ERRCODE_UNDEFINED_TABLE, "a table to wait on does not exist");
+        if (!c.exists) {
+            std::string msg = "relation with OID " + std::to_string(w.relid) + " does not exist";
+            throw SqlError(ERRCODE_UNDEFINED_TABLE, msg.c_str());
+        }
         std::string name = pg_guard([&] { return static_cast<const char*>(get_rel_name(w.relid)); });
         if (!c.readable) {
             std::string msg = "permission denied for table \"" + name + "\"";
