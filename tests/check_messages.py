@@ -319,7 +319,14 @@ def sql_messages(path):
             if start <= at < end:
                 return name
         return None
+    # Single-quoted literals (a COMMENT's text may say "raise the horizon"): no RAISE in them.
+    literals = [(q.start(), q.end()) for q in re.finditer(SQL_STRING, src)]
+
+    def in_literal(at):
+        return any(start < at < end for start, end in literals)
     for m in re.finditer(r"\bRAISE\s+(?:(EXCEPTION|WARNING|NOTICE|INFO|LOG|DEBUG)\s+)?", src, re.I):
+        if in_literal(m.start()):
+            continue
         # The statement runs to the first ';' outside a literal.
         i, n = m.end(), len(src)
         while i < n and src[i] != ";":
