@@ -18,8 +18,11 @@ BEGIN
     RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
-    EXECUTE substring(hint FROM 'SELECT .*$');
-    RETURN 'ran: ' || substring(hint FROM 'SELECT .*$');
+    -- The hint is a sentence: the SQL runs from its first SELECT to the closing period, and
+    -- "... and SELECT ..." joins two statements.
+    hint := replace(substring(hint FROM '(SELECT .*)\.$'), ' and SELECT ', '; SELECT ');
+    EXECUTE hint;
+    RETURN 'ran: ' || hint;
 END $$;
 
 -- Names that need quoting: the hint of an untracked table tracks it when run.

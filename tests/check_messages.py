@@ -292,8 +292,12 @@ def sql_functions(src):
     function's closing dollar quote)."""
     spans = []
     for m in FUNCTION_START.finditer(src):
-        body = re.search(r"\$(\w*)\$", src[m.end():])
-        end = len(src)
+        # A body in dollar quotes opens before the first ';' of the statement; a function without
+        # one (LANGUAGE C ... AS 'MODULE_PATHNAME', ...) ends at that ';'.
+        semi = src.find(";", m.end())
+        semi = len(src) if semi < 0 else semi
+        body = re.search(r"\$(\w*)\$", src[m.end():semi])
+        end = semi
         if body:
             tag = body.group(0)
             open_at = m.end() + body.end()
@@ -315,7 +319,14 @@ def sql_messages(path):
             if start <= at < end:
                 return name
         return None
+    # Single-quoted literals (a COMMENT's text may say "raise the horizon"): no RAISE in them.
+    literals = [(q.start(), q.end()) for q in re.finditer(SQL_STRING, src)]
+
+    def in_literal(at):
+        return any(start < at < end for start, end in literals)
     for m in re.finditer(r"\bRAISE\s+(?:(EXCEPTION|WARNING|NOTICE|INFO|LOG|DEBUG)\s+)?", src, re.I):
+        if in_literal(m.start()):
+            continue
         # The statement runs to the first ';' outside a literal.
         i, n = m.end(), len(src)
         while i < n and src[i] != ";":

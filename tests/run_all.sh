@@ -105,6 +105,10 @@ if [ "$bad" -gt 0 ]; then
   [ -f regression.diffs ] && head -n 200 regression.diffs
 fi
 
+say "error messages in PostgreSQL's style (tests/check_messages.py)"
+/usr/bin/python3 tests/check_messages.py
+record "tests/check_messages.py" $?
+
 for t in tests/test_*.sh tests/test_*.py; do
   [ -e "$t" ] || continue
   say "$t"

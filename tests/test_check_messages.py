@@ -41,6 +41,7 @@ void f() {
 '''
 
 SQL = """-- fixture
+COMMENT ON FUNCTION g() IS 'says raise ''Wrong.'' in its text: no RAISE statement';
 CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     RAISE EXCEPTION 'delta_sync.track: the table must not be NULL' USING ERRCODE = '22004';
@@ -67,16 +68,18 @@ EXPECTED_CPP = [
     (21, "hint does not start with a capital letter"),
     (21, "hint does not end with a period"),
 ]
-EXPECTED_SQL = [
-    (4, "name prefix"),
-    (6, "hint does not start with a capital letter"),
-    (8, "starts with a capital letter"),
-    (8, "ends with a period"),
+EXPECTED_SQL = [  # line 2: "raise" inside a COMMENT's text is no RAISE statement
+    (5, "name prefix"),
+    (7, "hint does not start with a capital letter"),
+    (9, "starts with a capital letter"),
+    (9, "ends with a period"),
 ]
 
 # A released script and the upgrade script that redefines one of its functions: only the
 # installed (last) definition's messages count.
-OLD_SCRIPT = """CREATE FUNCTION s.f(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
+# s.c has no dollar-quoted body: s.f's messages are still s.f's, not taken for s.c's.
+OLD_SCRIPT = """CREATE FUNCTION s.c() RETURNS void AS 'MODULE_PATHNAME', 's_c' LANGUAGE C;
+CREATE FUNCTION s.f(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     RAISE EXCEPTION 's.f: the table must not be NULL';
 END
@@ -96,7 +99,7 @@ BEGIN
 END
 $fn$;
 """
-EXPECTED_OLD = [(10, "starts with a capital letter"), (10, "ends with a period")]
+EXPECTED_OLD = [(11, "starts with a capital letter"), (11, "ends with a period")]
 EXPECTED_UPGRADE = [(5, "starts with a capital letter")]
 
 GOOD = r'''void g() {

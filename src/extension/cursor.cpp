@@ -241,7 +241,7 @@ const char* describe(CursorError error) noexcept {
     case CursorError::empty: return "it is empty";
     case CursorError::too_long: return "it is far longer than any serverVersion";
     case CursorError::bad_character: return "it contains characters a serverVersion never has";
-    case CursorError::bad_length: return "it has the length of no serverVersion (truncated?)";
+    case CursorError::bad_length: return "it has the length of no serverVersion";
     case CursorError::bad_checksum: return "its checksum does not match (altered or truncated)";
     case CursorError::bad_version: return "it was written in a format this version does not read";
     case CursorError::bad_layout: return "its fields do not describe a snapshot";

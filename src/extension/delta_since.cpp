@@ -77,7 +77,8 @@ constexpr int buffered_limit = 10000;  // deltas refused above this many rows ar
 
 const char* const cursor_detail =
     "A serverVersion is the opaque cursor returned in the previous delta_since() document of "
-    "this server; pass it back unchanged, or NULL for a full sync.";
+    "this server.";
+const char* const cursor_hint = "Pass the last serverVersion back unchanged, or NULL for a full sync.";
 
 enum class Bucket { created, updated, deleted };
 
@@ -236,9 +237,9 @@ std::string sql_literal(const std::string& qualified_name) {
 }
 
 [[noreturn]] void not_tracked(const std::string& table) {
-    std::string msg = "table " + table + " is not tracked by delta_sync";
+    std::string msg = "table \"" + table + "\" is not tracked by delta_sync";
     std::string hint =
-        "Start tracking it with SELECT delta_sync.track(" + sql_literal(table) + ");";
+        "Start tracking it with SELECT delta_sync.track(" + sql_literal(table) + ").";
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr, hint.c_str());
 }
 
@@ -249,14 +250,14 @@ void check_tracked_shape(const TableShape& shape) {
         return;
     const std::string& table = shape.qualified_name;
     std::string literal = sql_literal(table);
-    std::string retrack = "Untrack the table and track it again: SELECT delta_sync.untrack(" +
-                          literal + "); SELECT delta_sync.track(" + literal + ");";
+    std::string retrack = "Untrack the table and track it again with SELECT delta_sync.untrack(" +
+                          literal + ") and SELECT delta_sync.track(" + literal + ").";
     if (shape.pk_index < 0) {
-        std::string msg = "tracked table " + table + " no longer has a single-column primary key";
-        std::string hint = "Add a single-column primary key back, or stop tracking it with SELECT "
-                           "delta_sync.untrack(" + literal + ");";
+        std::string msg = "tracked table \"" + table + "\" no longer has a single-column primary key";
+        std::string hint = "Add a single-column primary key back, or stop tracking the table with "
+                           "SELECT delta_sync.untrack(" + literal + ").";
         throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
-                       "delta_sync identifies rows by their primary key.", hint.c_str());
+                       "Rows of a tracked table are identified by their primary key.", hint.c_str());
     }
     const char* missing = nullptr;
     const char* type = "xid8";
@@ -269,7 +270,7 @@ void check_tracked_shape(const TableShape& shape) {
         missing = changed_xid_column;
     }
     if (!missing) return;
-    std::string msg = "tracked table " + table + " has no column \"" + missing + "\" of type " +
+    std::string msg = "tracked table \"" + table + "\" has no column \"" + missing + "\" of type " +
                       type + ", which delta_sync needs";
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
                    "The column was dropped or changed after tracking started.", retrack.c_str());
@@ -334,7 +335,7 @@ long count_changes(const std::string& table, QueryArgs& args, long limit) {
         int rc = SPI_execute_with_args(sql.c_str(), n_params, args.types, args.values, args.nulls,
                                        true, 1);
         if (rc != SPI_OK_SELECT || SPI_processed != 1)
-            elog(ERROR, "delta_sync: counting changes failed (%d)", rc);
+            elog(ERROR, "could not count the changed rows: %s", SPI_result_code_string(rc));
         bool isnull;
         return static_cast<long>(DatumGetInt64(
             SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
@@ -350,7 +351,8 @@ bool rewrote_existing_rows(const std::string& table, std::uint64_t own_xid) {
         Oid types[1] = {XID8OID};
         Datum values[1] = {UInt64GetDatum(own_xid)};
         int rc = SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, true, 1);
-        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: own-writes check failed (%d)", rc);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "could not look for rows this transaction rewrote: %s", SPI_result_code_string(rc));
         return SPI_processed > 0;
     });
 }
@@ -900,7 +902,7 @@ void prepare_pages(DeltaState& state, MemoryContext multi, int max_changes) {
 
 void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     if (PG_ARGISNULL(0))
-        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delta_since: the table must not be NULL");
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "the table must not be NULL");
     Oid relid = PG_GETARG_OID(0);
     int max_changes_arg = int_arg(fcinfo, 2, "max_changes", 0);
     int page_size = int_arg(fcinfo, 3, "page_size", 0);
@@ -913,7 +915,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         CursorError e = decode_cursor(v, since);
         if (e != CursorError::none) {
             std::string msg = std::string("invalid serverVersion: ") + describe(e);
-            throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str(), cursor_detail);
+            throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, msg.c_str(), cursor_detail, cursor_hint);
         }
     }
 
@@ -968,7 +970,8 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     bool spi = (!full_sync && !state->resync && !buffered) || (own_xid != 0 && !state->resync);
     if (spi)
         pg_guard([] {
-            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+            if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+                elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
         });
     if (!full_sync && !state->resync && !buffered &&
         count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)

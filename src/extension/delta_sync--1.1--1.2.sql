@@ -63,7 +63,7 @@ BEGIN
            AND NOT pg_has_role(current_user,
                    (SELECT c.relowner FROM pg_class c WHERE c.oid = 'delta_sync.tracked'::regclass),
                    'USAGE') THEN
-            RAISE EXCEPTION 'must be owner of table % to change its delta_sync registration', rel
+            RAISE EXCEPTION 'must be owner of table "%" to change its delta_sync registration', rel
                 USING ERRCODE = '42501';
         END IF;
     END LOOP;
@@ -102,10 +102,10 @@ DECLARE
     intact boolean;
 BEGIN
     IF tbl IS NULL THEN
-        RAISE EXCEPTION 'delta_sync.track: the table must not be NULL' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22004';
     END IF;
     IF max_changes IS NULL OR max_changes < 1 THEN
-        RAISE EXCEPTION 'delta_sync.track: max_changes must be at least 1, not %',
+        RAISE EXCEPTION 'max_changes must be at least 1, not %',
             coalesce(max_changes::text, 'NULL') USING ERRCODE = '22023';
     END IF;
     SELECT c.relkind, c.relowner, c.relname, n.nspname INTO rel
@@ -115,28 +115,29 @@ BEGIN
     END IF;
     qualified := format('%I.%I', rel.nspname, rel.relname);
     IF rel.relkind <> 'r' THEN
-        RAISE EXCEPTION 'delta_sync can only track ordinary tables; % is a %', qualified,
-            CASE rel.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
-                 WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
-                 WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind::text END
-            USING ERRCODE = '42809';
+        RAISE EXCEPTION '"%" is not an ordinary table', qualified USING ERRCODE = '42809',
+            DETAIL = format('Only ordinary tables can be tracked, and "%s" is a %s.', qualified,
+                CASE rel.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
+                     WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
+                     WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind::text END);
     END IF;
     IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
-        RAISE EXCEPTION 'must be owner of table % to track it', qualified USING ERRCODE = '42501';
+        RAISE EXCEPTION 'must be owner of table "%" to track it', qualified USING ERRCODE = '42501';
     END IF;
     SELECT con.conkey INTO pk FROM pg_constraint con WHERE con.conrelid = tbl AND con.contype = 'p';
     IF pk IS NULL THEN
-        RAISE EXCEPTION 'table % has no primary key', qualified USING ERRCODE = '55000',
-            HINT = 'delta_sync identifies rows by a single-column primary key; add one first.';
+        RAISE EXCEPTION 'table "%" has no primary key', qualified USING ERRCODE = '55000',
+            DETAIL = 'Rows of a tracked table are identified by a single-column primary key.',
+            HINT = 'Add a single-column primary key to the table first.';
     END IF;
     IF cardinality(pk) <> 1 THEN
-        RAISE EXCEPTION 'table % has a primary key of % columns', qualified, cardinality(pk)
+        RAISE EXCEPTION 'table "%" has a primary key of % columns', qualified, cardinality(pk)
             USING ERRCODE = '0A000',
-            HINT = 'delta_sync identifies rows by a single-column primary key.';
+            DETAIL = 'Rows of a tracked table are identified by a single-column primary key.';
     END IF;
     SELECT a.attname INTO pk_name FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum = pk[1];
     IF pk_name = ANY (needed) THEN
-        RAISE EXCEPTION 'the primary key of % is %, a column delta_sync maintains', qualified, pk_name
+        RAISE EXCEPTION 'the primary key of "%" is "%", a column delta_sync maintains', qualified, pk_name
             USING ERRCODE = '0A000';
     END IF;
 
@@ -163,7 +164,7 @@ BEGIN
         SELECT a.atttypid::regtype INTO have FROM pg_attribute a
          WHERE a.attrelid = tbl AND a.attname = needed[i] AND NOT a.attisdropped;
         IF FOUND AND have <> needed_type[i] THEN
-            RAISE EXCEPTION 'column %.% has type %, delta_sync needs %', qualified, needed[i],
+            RAISE EXCEPTION 'column "%" of table "%" has type %, delta_sync needs %', needed[i], qualified,
                 have, needed_type[i] USING ERRCODE = '42804';
         END IF;
     END LOOP;
@@ -232,17 +233,21 @@ COMMENT ON FUNCTION delta_sync._notify_setting_changed(regclass) IS
 CREATE OR REPLACE FUNCTION delta_sync.set_notify(tbl regclass, enabled boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-    IF tbl IS NULL OR enabled IS NULL THEN
-        RAISE EXCEPTION 'delta_sync.set_notify: arguments must not be NULL' USING ERRCODE = '22004';
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF enabled IS NULL THEN
+        RAISE EXCEPTION 'enabled must not be NULL' USING ERRCODE = '22004';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tbl
                       AND pg_has_role(current_user, c.relowner, 'USAGE')) THEN
-        RAISE EXCEPTION 'must be owner of table % to change its notifications', tbl
+        RAISE EXCEPTION 'must be owner of table "%" to change its notifications', tbl
             USING ERRCODE = '42501';
     END IF;
     UPDATE delta_sync.tracked t SET notify = enabled WHERE t.relid = tbl;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % is not tracked by delta_sync', tbl USING ERRCODE = '55000';
+        RAISE EXCEPTION 'table "%" is not tracked by delta_sync', tbl USING ERRCODE = '55000',
+            HINT = format('Start tracking it with SELECT delta_sync.track(%s).', quote_literal(tbl::text));
     END IF;
     PERFORM delta_sync._notify_setting_changed(tbl);
 END
@@ -258,3 +263,91 @@ CREATE FUNCTION delta_sync.wait(tables regclass[], since text[] DEFAULT NULL,
     LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION delta_sync.wait(regclass[], text[], interval) IS
     'wait until one of the tables has a committed change its cursor (since: one per table, one for all, or NULL for now) does not see; returns those tables, or an empty array at the timeout';
+
+-- =============================================================================================
+-- Error messages in PostgreSQL's style
+-- =============================================================================================
+
+-- untrack() as in 1.0, with its messages in PostgreSQL's style (no function name in the primary
+-- message, names in double quotes). track() and set_notify() got theirs where 1.2 redefines
+-- them above.
+CREATE OR REPLACE FUNCTION delta_sync.untrack(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $fn$
+DECLARE
+    rel record;
+    qualified text;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT c.relowner, c.relname, n.nspname INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+    END IF;
+    qualified := format('%I.%I', rel.nspname, rel.relname);
+    IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table "%" to untrack it', qualified USING ERRCODE = '42501';
+    END IF;
+    -- The timestamps and soft-deleted rows are the application's data and stay; the internal
+    -- versions, their index and the triggers go.
+    EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_stamp ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_notify ON %1$s;
+                    ALTER TABLE %1$s DROP COLUMN IF EXISTS delta_sync_created_xid,
+                                     DROP COLUMN IF EXISTS delta_sync_changed_xid', qualified);
+    DELETE FROM delta_sync.tracked t WHERE t.relid = tbl;
+END
+$fn$;
+
+-- =============================================================================================
+-- Explicit declarations
+-- =============================================================================================
+--
+-- KEEP THIS SECTION LAST. CREATE OR REPLACE FUNCTION resets volatility, strictness and
+-- parallel safety to what its own statement says (the defaults when it says nothing), so a
+-- function redefined after these lines would silently lose them. Privileges survive it.
+--
+-- Every function says its volatility, what it does on NULL input and its parallel safety, even
+-- where that is PostgreSQL's default. The rules:
+--   - everything that writes, takes locks for writing or runs DDL is VOLATILE PARALLEL UNSAFE;
+--   - functions that refuse NULL with an error of their own (track, untrack, purge, set_notify,
+--     delta_since, wait) are CALLED ON NULL INPUT: STRICT would turn the error into a silent NULL;
+--   - delta_since is PARALLEL UNSAFE: it opens its own SPI cursors and keeps a scan open across
+--     the calls of a set-returning function; it is no work a parallel plan could share, and
+--     unsafe keeps the planner from putting a query that calls it in parallel mode at all;
+--   - wait() only reads shared memory and sleeps on its latch: PARALLEL RESTRICTED (it must run
+--     in the leader, where the client's interrupts arrive).
+ALTER FUNCTION @extschema@.delta_since(regclass, text, integer, integer)
+    STABLE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.wait(regclass[], text[], interval)
+    VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+ALTER FUNCTION delta_sync.track(regclass, integer) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.untrack(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.purge(regclass, interval) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.set_notify(regclass, boolean)
+    VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._notify_setting_changed(regclass) VOLATILE STRICT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._stamp() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._soft_delete() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._after_statement() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._registry_write_check() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._forget_dropped() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._schema_changed() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._restamp_restored() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- Who may call what. PUBLIC keeps EXECUTE on the functions a plain role uses (delta_since,
+-- wait; track, untrack, purge and set_notify check ownership of the table themselves), and on
+-- three internal ones that must stay executable:
+--   - _stamp, _soft_delete, _after_statement: CREATE TRIGGER checks EXECUTE on the trigger's
+--     function for the role creating it, which is the table's owner running track() (or
+--     pg_restore); called directly they refuse ("can only be called as a trigger");
+--   - _notify_setting_changed: set_notify() runs as its caller and calls it; it checks
+--     ownership of the table itself.
+-- Everything else internal is revoked. The event-trigger functions and the registry's trigger
+-- function lost EXECUTE above, in "Trusted installs"; said again here so this section is the
+-- whole list.
+REVOKE EXECUTE ON FUNCTION delta_sync._forget_dropped() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._schema_changed() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._restamp_restored() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._registry_write_check() FROM PUBLIC;

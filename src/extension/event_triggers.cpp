@@ -57,7 +57,7 @@ void restore(SavedUser saved) { SetUserIdAndSecContext(saved.user, saved.sec_con
 
 Oid registry_relid() {
     Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
-    if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
+    if (!OidIsValid(registry)) elog(ERROR, "relation \"delta_sync.tracked\" does not exist");
     return registry;
 }
 
@@ -72,7 +72,7 @@ Oid owner_of(Oid relid) {
 void check_event_trigger(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("%s can only be called as an event trigger", name)));
+                        errmsg("function \"%s\" can only be called as an event trigger", name)));
 }
 
 // The tracked tables whose records an object change can alter without versioning them. `start`
@@ -128,7 +128,7 @@ void raise_horizons(const Oid* relids, uint64 n) {
             "UPDATE delta_sync.tracked SET horizon = $2 "
             "WHERE relid OPERATOR(pg_catalog.=) $1",
             2, types, values, nullptr, false, 0);
-        if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
+        if (rc != SPI_OK_UPDATE) elog(ERROR, "could not raise the horizon: %s", SPI_result_code_string(rc));
     }
 }
 
@@ -136,7 +136,7 @@ void raise_horizons(const Oid* relids, uint64 n) {
 void raise_reached(const char* start) {
     char* sql = psprintf(reached_sql, start);
     int rc = SPI_execute(sql, false, 0);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: finding the changed tables failed (%d)", rc);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "could not find the changed tables: %s", SPI_result_code_string(rc));
     uint64 n = SPI_processed;
     Oid* relids = static_cast<Oid*>(palloc(sizeof(Oid) * (n + 1)));
     for (uint64 i = 0; i < n; ++i) {
@@ -151,16 +151,17 @@ void raise_reached(const char* start) {
 // composite type or parent it uses: DROP TYPE ... CASCADE, DROP COLLATION ... CASCADE) changed
 // records without versions, so the tables it reaches resync.
 Datum forget_dropped(FunctionCallInfo fcinfo) {
-    check_event_trigger(fcinfo, "delta_sync._forget_dropped()");
+    check_event_trigger(fcinfo, "delta_sync._forget_dropped");
     SavedUser saved = become(owner_of(registry_relid()));
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     int rc = SPI_execute(
         "DELETE FROM delta_sync.tracked t USING pg_catalog.pg_event_trigger_dropped_objects() o"
         " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
         "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
         "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid",
         false, 0);
-    if (rc != SPI_OK_DELETE) elog(ERROR, "delta_sync: forgetting dropped tables failed (%d)", rc);
+    if (rc != SPI_OK_DELETE) elog(ERROR, "could not forget the dropped tables: %s", SPI_result_code_string(rc));
     raise_reached(
         "SELECT o.classid, o.objid FROM pg_catalog.pg_event_trigger_dropped_objects() o"
         " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
@@ -176,9 +177,10 @@ Datum forget_dropped(FunctionCallInfo fcinfo) {
 // change records without versioning them, on the table itself or on every tracked table that
 // inherits from it or has a column of a type built on it.
 Datum schema_changed(FunctionCallInfo fcinfo) {
-    check_event_trigger(fcinfo, "delta_sync._schema_changed()");
+    check_event_trigger(fcinfo, "delta_sync._schema_changed");
     SavedUser saved = become(owner_of(registry_relid()));
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     raise_reached("SELECT c.classid, c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c");
     SPI_finish();
     restore(saved);
@@ -194,8 +196,9 @@ Datum schema_changed(FunctionCallInfo fcinfo) {
 // horizon makes every older cursor resync. track() registers a table only after creating its
 // triggers, so it never gets here.
 Datum restamp_restored(FunctionCallInfo fcinfo) {
-    check_event_trigger(fcinfo, "delta_sync._restamp_restored()");
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    check_event_trigger(fcinfo, "delta_sync._restamp_restored");
+    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     int rc = SPI_execute(
         "SELECT DISTINCT tg.tgrelid FROM pg_catalog.pg_event_trigger_ddl_commands() c"
         "  JOIN pg_catalog.pg_trigger tg"
@@ -204,7 +207,7 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
         "  JOIN delta_sync.tracked k ON k.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tg.tgrelid"
         " WHERE tg.tgname OPERATOR(pg_catalog.=) 'delta_sync_stamp' ORDER BY 1",
         false, 0);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: finding restored tables failed (%d)", rc);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "could not find the restored tables: %s", SPI_result_code_string(rc));
     uint64 n = SPI_processed;
     Oid* relids = static_cast<Oid*>(palloc(sizeof(Oid) * (n + 1)));
     for (uint64 i = 0; i < n; ++i) {
@@ -238,7 +241,7 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
         Oid types[1] = {XID8OID};
         Datum values[1] = {me};
         rc = SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
-        if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: restamping a restored table failed (%d)", rc);
+        if (rc != SPI_OK_UPDATE) elog(ERROR, "could not restamp a restored table: %s", SPI_result_code_string(rc));
         restore(saved);
         AtEOXact_GUC(true, nest);
         // CREATE TRIGGER holds the table, so its row comes second here as everywhere.

@@ -62,10 +62,9 @@ struct PurgeDoor {
 
 Datum purge_impl(FunctionCallInfo fcinfo) {
     if (PG_ARGISNULL(0))
-        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delta_sync.purge: the table must not be NULL");
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "the table must not be NULL");
     if (PG_ARGISNULL(1))
-        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                       "delta_sync.purge: older_than must not be NULL");
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "older_than must not be NULL");
     Oid relid = PG_GETARG_OID(0);
     Interval* older_than = PG_GETARG_INTERVAL_P(1);
 
@@ -81,13 +80,13 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(older_than),
                                              IntervalPGetDatum(&zero))))
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                            errmsg("delta_sync.purge: older_than must not be negative")));
+                            errmsg("older_than must not be negative")));
         return t;
     });
     std::string table = target.qualified;
     if (!target.owner)
         throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                       ("must be owner of table " + table + " to purge it").c_str());
+                       ("must be owner of table \"" + table + "\" to purge it").c_str());
     // The table before the registry row. It may have been dropped or given away while we waited,
     // so its owner is read (and checked again) only once it is locked.
     pg_guard([&] {
@@ -104,10 +103,10 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         target.owner = pg_class_ownercheck(relid, GetUserId());
     });
     if (!OidIsValid(target.relowner))
-        throw SqlError(ERRCODE_UNDEFINED_TABLE, ("table " + table + " no longer exists").c_str());
+        throw SqlError(ERRCODE_UNDEFINED_TABLE, ("table \"" + table + "\" no longer exists").c_str());
     if (!target.owner)
         throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                       ("must be owner of table " + table + " to purge it").c_str());
+                       ("must be owner of table \"" + table + "\" to purge it").c_str());
 
     std::string sql =
         "WITH gone AS (DELETE FROM ONLY " + table +
@@ -127,13 +126,14 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         GetUserIdAndSecContext(&save_user, &save_sec);
         SetUserIdAndSecContext(target.relowner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
                                                     SECURITY_RESTRICTED_OPERATION);
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+            elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
         Oid reg_types[1] = {REGCLASSOID};
         Datum reg_values[1] = {ObjectIdGetDatum(relid)};
         int rc = SPI_execute_with_args(
             "SELECT 1 FROM delta_sync.tracked WHERE relid OPERATOR(pg_catalog.=) $1 FOR UPDATE", 1,
             reg_types, reg_values, nullptr, false, 1);
-        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: registry lookup failed (%d)", rc);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "could not look up the table in the registry: %s", SPI_result_code_string(rc));
         if (SPI_processed == 0) {
             SPI_finish();
             SetUserIdAndSecContext(save_user, save_sec);
@@ -147,7 +147,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         Datum values[1] = {TimestampTzGetDatum(cutoff)};
         rc = SPI_execute_with_args(sql.c_str(), 1, types, values, nullptr, false, 0);
         if (rc != SPI_OK_SELECT || SPI_processed != 1)
-            elog(ERROR, "delta_sync: purge failed (%d)", rc);
+            elog(ERROR, "could not purge the table: %s", SPI_result_code_string(rc));
         bool isnull;
         o.removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         Datum newest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -167,7 +167,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
                       "WHERE relid OPERATOR(pg_catalog.=) $1",
                 has_purged_by ? 3 : 2, htypes, hvalues, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-                elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
+                elog(ERROR, "could not raise the purge horizon: %s", SPI_result_code_string(rc));
         }
         SPI_finish();
         SetUserIdAndSecContext(save_user, save_sec);
@@ -175,7 +175,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
     });
     if (!out.tracked)
         throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                       ("table " + table + " is not tracked by delta_sync").c_str());
+                       ("table \"" + table + "\" is not tracked by delta_sync").c_str());
     PG_RETURN_INT64(out.removed);
 }
 

@@ -231,7 +231,7 @@ void append_jsonb_scalar(StringInfo out, const JsonbValue& v) {
         else
             append_bytes(out, "false", 5);
         return;
-    default: elog(ERROR, "delta_sync: unknown jsonb scalar type %d", static_cast<int>(v.type));
+    default: elog(ERROR, "unrecognized jsonb scalar type: %d", static_cast<int>(v.type));
     }
 }
 
@@ -283,7 +283,7 @@ void append_jsonb(StringInfo out, Jsonb* jb) {
             appendStringInfoCharMacro(out, '}');
             first = false;
             break;
-        default: elog(ERROR, "delta_sync: unknown jsonb iterator token %d", static_cast<int>(type));
+        default: elog(ERROR, "unrecognized jsonb iterator token: %d", static_cast<int>(type));
         }
     }
 }

@@ -59,7 +59,7 @@ void find_registry(Relation rel) {
     place.purged_by = column(desc, "purged_by");
     place.notify = column(desc, "notify");
     if (place.max_changes == InvalidAttrNumber || place.horizon == InvalidAttrNumber)
-        elog(ERROR, "delta_sync: the registry table lacks its columns");
+        elog(ERROR, "relation \"delta_sync.tracked\" lacks the columns of delta_sync's registry");
 }
 }  // namespace
 
@@ -73,7 +73,7 @@ RegistryRow read_registry_row(Oid relid) {
     Oid registry = place.known ? place.table : InvalidOid;
     if (!OidIsValid(registry)) {
         registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
-        if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
+        if (!OidIsValid(registry)) elog(ERROR, "relation \"delta_sync.tracked\" does not exist");
     }
     Relation rel = table_open(registry, AccessShareLock);
     // Taking the lock may have received an invalidation of the registry: look again then.

@@ -73,10 +73,10 @@ AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type,
     const char* literal = quote_literal_cstr(
         quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), table));
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("table \"%s\" lacks the column \"%s\" that delta_sync tracking needs",
-                           table, name),
-                    errhint("Untrack the table and track it again: SELECT delta_sync.untrack(%s); "
-                            "SELECT delta_sync.track(%s);",
+                    errmsg("tracked table \"%s\" has no column \"%s\" of type %s, which delta_sync needs",
+                           table, name, format_type_be(type)),
+                    errhint("Untrack the table and track it again with SELECT delta_sync.untrack(%s) "
+                            "and SELECT delta_sync.track(%s).",
                             literal, literal)));
     return InvalidAttrNumber;
 }
@@ -161,16 +161,16 @@ bool old_row_needed(const TriggerData* td, const TrackingColumns* c) {
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("%s can only be called as a trigger", name)));
+                        errmsg("function \"%s\" can only be called as a trigger", name)));
     return reinterpret_cast<TriggerData*>(fcinfo->context);
 }
 
 Datum stamp(FunctionCallInfo fcinfo) {
-    TriggerData* td = trigger_data(fcinfo, "delta_sync._stamp()");
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._stamp");
     if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
         !(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("delta_sync._stamp() must fire BEFORE INSERT OR UPDATE FOR EACH ROW")));
+                        errmsg("function \"delta_sync._stamp\" must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
     Relation rel = td->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);
     TrackingColumns* c = tracking_columns(fcinfo, rel);
@@ -267,7 +267,7 @@ SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
         quote_qualified_identifier(get_namespace_name(nsp), relname));
     Oid types[2] = {TIDOID, TIMESTAMPTZOID};
     SPIPlanPtr plan = SPI_prepare(sql, 2, types);
-    if (!plan) elog(ERROR, "delta_sync: cannot prepare the soft delete: %s", SPI_result_code_string(SPI_result));
+    if (!plan) elog(ERROR, "could not prepare the soft delete: %s", SPI_result_code_string(SPI_result));
     return plan;
 }
 
@@ -337,11 +337,11 @@ int run_soft_delete(Relation rel, Datum* values) {
 }
 
 Datum soft_delete(FunctionCallInfo fcinfo) {
-    TriggerData* td = trigger_data(fcinfo, "delta_sync._soft_delete()");
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._soft_delete");
     if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
         !TRIGGER_FIRED_BY_DELETE(td->tg_event))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("delta_sync._soft_delete() must fire BEFORE DELETE FOR EACH ROW")));
+                        errmsg("function \"delta_sync._soft_delete\" must be fired BEFORE DELETE FOR EACH ROW")));
     Relation rel = td->tg_relation;
     const TrackingColumns* c = tracking_columns(fcinfo, rel);
     HeapTuple tuple = td->tg_trigtuple;
@@ -353,11 +353,12 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
         return PointerGetDatum(nullptr);  // already soft-deleted: nothing changes
     }
 
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     Datum values[2] = {PointerGetDatum(&tuple->t_self),
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
     int rc = run_soft_delete(rel, values);
-    if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: soft delete failed (%d)", rc);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "could not soft-delete the row: %s", SPI_result_code_string(rc));
     // Not updated: row-level security hid the row from the UPDATE, or (without it) a BEFORE
     // UPDATE trigger of the table skipped the update by returning NULL.
     if (SPI_processed != 1 && check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED)
@@ -369,10 +370,11 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
                         errhint("Let the table's BEFORE UPDATE triggers pass changes of deleted_at.")));
     if (SPI_processed != 1)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("delta_sync could not soft-delete a row of \"%s\"",
-                               RelationGetRelationName(rel)),
-                        errdetail("A DELETE on a tracked table is an UPDATE of deleted_at; the "
-                                  "deleting role may not update this row (row-level security?).")));
+                        errmsg("could not soft-delete a row of \"%s\"", RelationGetRelationName(rel)),
+                        errdetail("A DELETE on a tracked table is an UPDATE of deleted_at, and that "
+                                  "UPDATE, under the table's row-level security, updated no row."),
+                        errhint("Let the table's row-level security policies allow the deleting "
+                                "role to update the rows it may delete.")));
     SPI_finish();
     return PointerGetDatum(nullptr);  // skip the physical delete
 }
@@ -382,9 +384,9 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
 void raise_horizon(Oid relid) {
     Oid nsp = get_namespace_oid("delta_sync", false);
     Oid registry = get_relname_relid("tracked", nsp);
-    if (!OidIsValid(registry)) elog(ERROR, "delta_sync: registry table is missing");
+    if (!OidIsValid(registry)) elog(ERROR, "relation \"delta_sync.tracked\" does not exist");
     HeapTuple classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(registry));
-    if (!HeapTupleIsValid(classtup)) elog(ERROR, "delta_sync: registry table is missing");
+    if (!HeapTupleIsValid(classtup)) elog(ERROR, "relation \"delta_sync.tracked\" does not exist");
     Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup))->relowner;
     ReleaseSysCache(classtup);
 
@@ -393,23 +395,24 @@ void raise_horizon(Oid relid) {
     GetUserIdAndSecContext(&save_user, &save_sec);
     SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
                                       SECURITY_RESTRICTED_OPERATION);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     Oid types[2] = {REGCLASSOID, XID8OID};
     Datum values[2] = {ObjectIdGetDatum(relid),
                        FullTransactionIdGetDatum(GetTopFullTransactionId())};
     int rc = SPI_execute_with_args(
         "UPDATE delta_sync.tracked SET horizon = $2 WHERE relid OPERATOR(pg_catalog.=) $1", 2,
         types, values, nullptr, false, 0);
-    if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: raising the horizon failed (%d)", rc);
+    if (rc != SPI_OK_UPDATE) elog(ERROR, "could not raise the horizon: %s", SPI_result_code_string(rc));
     SPI_finish();
     SetUserIdAndSecContext(save_user, save_sec);
 }
 
 Datum after_statement(FunctionCallInfo fcinfo) {
-    TriggerData* td = trigger_data(fcinfo, "delta_sync._after_statement()");
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._after_statement");
     if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("delta_sync._after_statement() must fire AFTER ... FOR EACH STATEMENT")));
+                        errmsg("function \"delta_sync._after_statement\" must be fired AFTER ... FOR EACH STATEMENT")));
     Relation rel = td->tg_relation;
     Oid relid = RelationGetRelid(rel);
     if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(relid);

@@ -260,17 +260,27 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
             if (r.readable) r.tracked = read_registry_row(w.relid).found;
             return r;
         });
-        if (!c.exists)
-            throw SqlError(ERRCODE_UNDEFINED_TABLE, "a table to wait on does not exist");
+        if (!c.exists) {
+            std::string msg = "relation with OID " + std::to_string(w.relid) + " does not exist";
+            throw SqlError(ERRCODE_UNDEFINED_TABLE, msg.c_str());
+        }
         std::string name = pg_guard([&] { return static_cast<const char*>(get_rel_name(w.relid)); });
         if (!c.readable) {
             std::string msg = "permission denied for table \"" + name + "\"";
             throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE, msg.c_str());
         }
         if (!c.tracked) {
-            std::string msg = "table \"" + name + "\" is not tracked by delta_sync";
+            // As delta_since says it: the qualified name, and a hint that is SQL to run.
+            const char* q = pg_guard([&] {
+                return quote_qualified_identifier(get_namespace_name(get_rel_namespace(w.relid)),
+                                                  name.c_str());
+            });
+            std::string qualified = q;
+            std::string literal = pg_guard([&] { return quote_literal_cstr(q); });
+            std::string msg = "table \"" + qualified + "\" is not tracked by delta_sync";
+            std::string hint = "Start tracking it with SELECT delta_sync.track(" + literal + ").";
             throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr,
-                           "Track it first with delta_sync.track().");
+                           hint.c_str());
         }
         w.slot = pg_guard([&] { return table_slot(w.relid); });
         watched.push_back(w);
