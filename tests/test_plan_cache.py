@@ -96,13 +96,13 @@ def main():
     # Renamed table and schema: the reader's messages name them as they are now.
     w.execute("SELECT delta_sync.untrack('s.t')")
     check("untracked first", r.error("SELECT * FROM delta_since('s.t', NULL)"),
-          "55000: table "s.t" is not tracked by delta_sync")
+          '55000: table "s.t" is not tracked by delta_sync')
     w.execute("ALTER TABLE s.t RENAME TO t2")
     check("table renamed", r.error("SELECT * FROM delta_since('s.t2', NULL)"),
-          "55000: table "s.t2" is not tracked by delta_sync")
+          '55000: table "s.t2" is not tracked by delta_sync')
     w.execute("ALTER SCHEMA s RENAME TO s2")
     check("schema renamed", r.error("SELECT * FROM delta_since('s2.t2', NULL)"),
-          "55000: table "s2.t2" is not tracked by delta_sync")
+          '55000: table "s2.t2" is not tracked by delta_sync')
     w.execute("SELECT delta_sync.track('s2.t2')")
     check("tracked after renames", r.records("s2.t2"), [[("id", 1), ("a2", "10"), ("deleted_at", None), ("c", 5)]])
 
@@ -132,7 +132,7 @@ def main():
     reader_conn.commit()  # untrack and TRUNCATE wait for the reader's lock on the table
     w.execute("SELECT delta_sync.untrack('s2.t2')")
     check("untracked", r.error("SELECT * FROM delta_since('s2.t2', NULL)"),
-          "55000: table "s2.t2" is not tracked by delta_sync")
+          '55000: table "s2.t2" is not tracked by delta_sync')
     reader_conn.rollback()
     w.execute("SELECT delta_sync.track('s2.t2')")
     check("tracked again", r.delta("s2.t2", v2), (0, 0, 0, True))
