@@ -22,6 +22,7 @@
 #include "cursor.hpp"
 #include "live.hpp"
 #include "registry.hpp"
+#include "server_history.hpp"
 #include "snapshot_cursor.hpp"
 
 extern "C" {
@@ -123,7 +124,8 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     AttrNumber changed_xid = column_number(rel, "delta_sync_changed_xid");
     Relation index = changed_xid != InvalidAttrNumber ? open_version_index(rel, changed_xid) : nullptr;
     if (!reg.found || !index ||
-        judge_cursor(w.since, clock, reg.horizon, reg.purged_through) != CursorFate::usable) {
+        judge_cursor(w.since, clock, reg.horizon, reg.purged_through, reg.purged_by) !=
+            CursorFate::usable) {
         changed = true;
     } else {
         TupleTableSlot* slot = table_slot_create(rel, nullptr);
@@ -144,8 +146,10 @@ int probe(const std::vector<Watched>& watched, bool* hit, MemoryContext scratch)
     MemoryContext old = MemoryContextSwitchTo(scratch);
     Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
     PushActiveSnapshot(snap);
+    // As delta_since() judges a cursor: the history point is read after the snapshot.
+    bool in_recovery = RecoveryInProgress();
     ServerClock clock{GetSystemIdentifier(), U64FromFullTransactionId(ReadNextFullTransactionId()),
-                      RecoveryInProgress()};
+                      in_recovery, current_history_point(in_recovery)};
     int n = 0;
     for (std::size_t i = 0; i < watched.size(); ++i) {
         hit[i] = table_changed(watched[i], snap, clock);
