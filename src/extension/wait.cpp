@@ -64,6 +64,10 @@ namespace delta_sync {
 
 namespace {
 
+// Most tables one wait watches. Each costs an index probe per round and some memory held for
+// the whole wait; a client waits on the tables it syncs, far fewer.
+constexpr int max_tables = 10000;
+
 constexpr const char* cursor_hint =
     "Pass the serverVersion of the last delta_since() the client applied, or NULL for now.";
 
@@ -152,6 +156,7 @@ int probe(const std::vector<Watched>& watched, bool* hit, MemoryContext scratch)
                       in_recovery, current_history_point(in_recovery)};
     int n = 0;
     for (std::size_t i = 0; i < watched.size(); ++i) {
+        CHECK_FOR_INTERRUPTS();
         hit[i] = table_changed(watched[i], snap, clock);
         n += hit[i];
     }
@@ -205,6 +210,12 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
         if (ARR_NDIM(t) > 1)
             ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
                             errmsg("the tables to wait on must be a one-dimensional array")));
+        int given = ArrayGetNItems(ARR_NDIM(t), ARR_DIMS(t));
+        if (given > max_tables)
+            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                            errmsg("too many tables to wait on"),
+                            errdetail("A wait watches at most %d tables; %d were given.", max_tables,
+                                      given)));
         deconstruct_array(t, REGCLASSOID, 4, true, TYPALIGN_INT, &r.tables, &r.table_nulls, &r.n_tables);
         if (!PG_ARGISNULL(1)) {
             ArrayType* s = PG_GETARG_ARRAYTYPE_P(1);
