@@ -173,7 +173,10 @@ void committed() {
     if (wake && pg_atomic_read_u32(&shared->waiters) > 0) {
         for (int i = 0; i < MaxBackends; ++i) {
             Waiter& w = shared->waiter[i];
-            if (pg_atomic_read_u64(&w.mask) & wake) set_latch_of(w.procno);
+            if (pg_atomic_read_u64(&w.mask) & wake) {
+                pg_read_barrier();  // pairs with announce_waiter()'s write barrier
+                set_latch_of(w.procno);
+            }
         }
     }
 }
@@ -233,6 +236,7 @@ void announce_waiter(std::uint64_t mask) {
     std::uint64_t before = pg_atomic_read_u64(&w.mask);
     if (before == mask) return;
     w.procno = MyProc->pgprocno;
+    pg_write_barrier();  // a committer that sees the mask sees this backend's procno, not the last one's
     if (before == 0) pg_atomic_fetch_add_u32(&shared->waiters, 1);
     pg_atomic_write_u64(&w.mask, mask);
     if (mask == 0) pg_atomic_fetch_sub_u32(&shared->waiters, 1);
