@@ -38,6 +38,7 @@ extern "C" {
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 // libpq/libpq.h needs the GSSAPI headers; the one declaration needed here:
 bool pq_check_connection(void);
@@ -51,6 +52,7 @@ bool pq_check_connection(void);
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -119,6 +121,30 @@ bool any_visible(Relation heap, Relation index, Snapshot snap, StrategyNumber st
     return found;
 }
 
+// The same question asked in SQL as the caller, for a table whose row-level security policies
+// apply to the caller: a change counts only in a row the caller may see (the index alone would
+// tell the caller when rows hidden from it are written). Read-only SPI: the probe's snapshot.
+bool visible_change_by_query(Relation rel, const Watched& w) {
+    char* sql = psprintf(
+        "SELECT 1 FROM ONLY %s t WHERE t.delta_sync_changed_xid OPERATOR(pg_catalog.>=) $1"
+        " OR t.delta_sync_changed_xid OPERATOR(pg_catalog.=) ANY ($2) LIMIT 1",
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                   RelationGetRelationName(rel)));
+    int n = static_cast<int>(w.since.xip.size());
+    Datum* xips = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    for (int i = 0; i < n; ++i) xips[i] = UInt64GetDatum(w.since.xip[i]);
+    Oid types[2] = {XID8OID, XID8ARRAYOID};
+    Datum values[2] = {UInt64GetDatum(w.since.xmax),
+                       PointerGetDatum(construct_array(xips, n, XID8OID, sizeof(uint64),
+                                                       FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    int rc = SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: probing a table failed (%d)", rc);
+    bool found = SPI_processed > 0;
+    SPI_finish();
+    return found;
+}
+
 // Plain data for the probe: whether table `w` changed for its cursor, seen from `snap`.
 bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     Relation rel = try_table_open(w.relid, AccessShareLock);
@@ -131,6 +157,8 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
         judge_cursor(w.since, clock, reg.horizon, reg.purged_through, reg.purged_by) !=
             CursorFate::usable) {
         changed = true;
+    } else if (check_enable_rls(w.relid, InvalidOid, true) == RLS_ENABLED) {
+        changed = visible_change_by_query(rel, w);
     } else {
         TupleTableSlot* slot = table_slot_create(rel, nullptr);
         changed = any_visible(rel, index, snap, BTGreaterEqualStrategyNumber, F_XID8GE,
