@@ -23,6 +23,21 @@ RESET ROLE;
 INSERT INTO wr VALUES (2, 'wait_rls_reader');
 SET ROLE wait_rls_reader;
 SELECT delta_sync.wait('{wr}', ARRAY[:'v0'], '0') AS own_row;
+-- The query's locks are not kept while the wait sleeps (nor after it, in this transaction).
+BEGIN;
+SELECT delta_sync.wait('{wr}', NULL, '10 ms') AS in_transaction;
+SELECT count(*) AS locks_left FROM pg_locks
+ WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation = 'wr'::regclass;
+COMMIT;
+-- An error of the probe's query is caught by an exception block like any other.
+DO $$
+BEGIN
+    PERFORM delta_sync.wait('{wr}', NULL, '0') FROM (SELECT set_config('row_security', 'off', true)) s;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'caught: %', SQLERRM;
+END
+$$;
+SELECT delta_sync.wait('{wr}', ARRAY[:'v0'], '0') AS after_caught_error;
 -- The owner sees every row: the index probe, every change counts.
 RESET ROLE;
 SELECT delta_sync.wait('{wr}', ARRAY[:'v0'], '0') AS owner_sees_all;

@@ -52,6 +52,7 @@ bool pq_check_connection(void);
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -123,8 +124,10 @@ bool any_visible(Relation heap, Relation index, Snapshot snap, StrategyNumber st
 
 // The same question asked in SQL as the caller, for a table whose row-level security policies
 // apply to the caller: a change counts only in a row the caller may see (the index alone would
-// tell the caller when rows hidden from it are written). Read-only SPI: the probe's snapshot.
-bool visible_change_by_query(Relation rel, const Watched& w) {
+// tell the caller when rows hidden from it are written). Read-only SPI with the probe's snapshot,
+// in a subtransaction that is rolled back: the locks the query took (the table, its indexes,
+// whatever its policies read) go with it, so the wait sleeps holding none.
+bool query_changed(Relation rel, const Watched& w) {
     char* sql = psprintf(
         "SELECT 1 FROM ONLY %s t WHERE t.delta_sync_changed_xid OPERATOR(pg_catalog.>=) $1"
         " OR t.delta_sync_changed_xid OPERATOR(pg_catalog.=) ANY ($2) LIMIT 1",
@@ -137,11 +140,35 @@ bool visible_change_by_query(Relation rel, const Watched& w) {
     Datum values[2] = {UInt64GetDatum(w.since.xmax),
                        PointerGetDatum(construct_array(xips, n, XID8OID, sizeof(uint64),
                                                        FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-    int rc = SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: probing a table failed (%d)", rc);
-    bool found = SPI_processed > 0;
-    SPI_finish();
+    MemoryContext context = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    volatile bool found = false;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(context);
+    PG_TRY();
+    {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        int rc = SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: probing a table failed (%d)", rc);
+        found = SPI_processed > 0;
+        SPI_finish();
+    }
+    PG_CATCH();
+    {
+        // Out of the subtransaction before the error goes on: whoever catches it (a PL/pgSQL
+        // exception block) rolls back its own subtransaction, not this one.
+        MemoryContextSwitchTo(context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(context);
+        CurrentResourceOwner = owner;
+        ReThrowError(error);
+    }
+    PG_END_TRY();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(context);
+    CurrentResourceOwner = owner;
     return found;
 }
 
@@ -158,7 +185,7 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
             CursorFate::usable) {
         changed = true;
     } else if (check_enable_rls(w.relid, InvalidOid, true) == RLS_ENABLED) {
-        changed = visible_change_by_query(rel, w);
+        changed = query_changed(rel, w);
     } else {
         TupleTableSlot* slot = table_slot_create(rel, nullptr);
         changed = any_visible(rel, index, snap, BTGreaterEqualStrategyNumber, F_XID8GE,
