@@ -3,6 +3,9 @@
 - the per-backend cache of a table's NOTIFY setting is never filled from an old snapshot: a
   REPEATABLE READ transaction that began before set_notify(tbl, true) committed writes the table,
   and that backend's later writes still notify (they were silent for good before);
+- a transaction that wrote a table with NOTIFY on cannot be prepared (0A000), as without
+  preloading, where the writer's own NOTIFY forbids it: the notify worker never hears of COMMIT
+  PREPARED, so the notification was lost; with NOTIFY off it prepares and commits;
 - delta_sync.wait() with no cursor waits for changes from now on (it returned at once, judging its
   own cursor to be from another WAL history)."""
 import os
@@ -69,6 +72,27 @@ def notify_cache(cluster):
     print("notify setting cache: ok")
 
 
+def prepared(cluster):
+    owner = cluster.connect(DB)
+    cur = owner.cursor()
+    cur.execute("SELECT delta_sync.set_notify('t', true)")
+    try:
+        cur.execute("BEGIN; INSERT INTO t VALUES (20, '2pc'); PREPARE TRANSACTION 'live_hostile'")
+    except psycopg2.Error as e:
+        if e.pgcode != "0A000":
+            fail("PREPARE after a write to a notifying table failed with %s: %s" % (e.pgcode, e))
+        cur.execute("ROLLBACK")
+    else:
+        cur.execute("COMMIT PREPARED 'live_hostile'")
+        fail("a transaction that wrote a table with NOTIFY on was prepared (its notification is lost)")
+    cur.execute("SELECT delta_sync.set_notify('t', false)")
+    cur.execute("BEGIN; INSERT INTO t VALUES (21, '2pc'); PREPARE TRANSACTION 'live_hostile'")
+    cur.execute("COMMIT PREPARED 'live_hostile'")
+    if cluster.value("SELECT count(*) FROM t WHERE id = 21", dbname=DB) != 1:
+        fail("the prepared write to a table with NOTIFY off did not commit")
+    print("prepared transactions: ok")
+
+
 def wait_from_now(cluster):
     conn = cluster.connect(DB)
     cur = conn.cursor()
@@ -84,10 +108,12 @@ def wait_from_now(cluster):
 def main():
     try:
         cluster = pgcluster.start_primary("live_hostile", PORT,
-                                          "shared_preload_libraries = 'delta_sync'")
+                                          "shared_preload_libraries = 'delta_sync'",
+                                          "max_prepared_transactions = 2")
         cluster.query("CREATE DATABASE " + DB)
         cluster.query("CREATE EXTENSION delta_sync", dbname=DB)
         notify_cache(cluster)
+        prepared(cluster)
         wait_from_now(cluster)
     finally:
         pgcluster.stop_all()

@@ -125,6 +125,13 @@ void forget_written() {
     written_db = nullptr;
 }
 
+// NOTIFY delta_sync for the table, sent by this transaction (nothing if it was dropped).
+void notify_now(Oid relid) {
+    char* nsp = get_namespace_name(get_rel_namespace(relid));
+    char* rel = get_rel_name(relid);
+    if (nsp && rel) Async_Notify("delta_sync", quote_qualified_identifier(nsp, rel));
+}
+
 // Before commit (errors still abort): find the slots; notifications that cannot go through the
 // worker (no slot, no room for the database) are sent by this transaction as before.
 void pre_commit() {
@@ -134,9 +141,7 @@ void pre_commit() {
         if (!w.notify) continue;
         if (w.slot && !written_db) written_db = notify_database(MyDatabaseId, true);
         if (!w.slot || !written_db) {
-            char* nsp = get_namespace_name(get_rel_namespace(w.relid));
-            char* rel = get_rel_name(w.relid);
-            if (nsp && rel) Async_Notify("delta_sync", quote_qualified_identifier(nsp, rel));
+            notify_now(w.relid);
             w.notify = false;
         } else {
             written_any_notify = true;
@@ -196,6 +201,14 @@ void live_xact_callback(XactEvent event, void*) {
             announce_waiter(0);
             forget_written();
             break;
+        case XACT_EVENT_PRE_PREPARE:
+            // The worker learns of commits from this callback, which COMMIT PREPARED (run by
+            // another session) never reaches: a notification would be lost. Queued here, it
+            // makes PREPARE fail as PostgreSQL fails a transaction that ran NOTIFY, as the
+            // writer's own NOTIFY does without preloading.
+            for (int i = 0; i < written_count; ++i)
+                if (written[i].notify) notify_now(written[i].relid);
+            break;
         case XACT_EVENT_PREPARE:
             forget_written();  // COMMIT PREPARED runs elsewhere: waiters find it by their tick
             break;
@@ -253,11 +266,7 @@ void note_table_written(Oid relid, bool notify) {
     if (written_count == written_max) {
         written_overflow = true;
         // A table that wants NOTIFY and finds no room is notified by this transaction.
-        if (notify) {
-            char* nsp = get_namespace_name(get_rel_namespace(relid));
-            char* rel = get_rel_name(relid);
-            if (nsp && rel) Async_Notify("delta_sync", quote_qualified_identifier(nsp, rel));
-        }
+        if (notify) notify_now(relid);
         return;
     }
     written[written_count++] = Written{relid, notify, nullptr};
