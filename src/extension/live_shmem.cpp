@@ -125,6 +125,13 @@ void forget_written() {
     written_db = nullptr;
 }
 
+// NOTIFY delta_sync for the table, sent by this transaction (nothing if it was dropped).
+void notify_now(Oid relid) {
+    char* nsp = get_namespace_name(get_rel_namespace(relid));
+    char* rel = get_rel_name(relid);
+    if (nsp && rel) Async_Notify("delta_sync", quote_qualified_identifier(nsp, rel));
+}
+
 // Before commit (errors still abort): find the slots; notifications that cannot go through the
 // worker (no slot, no room for the database) are sent by this transaction as before.
 void pre_commit() {
@@ -134,9 +141,7 @@ void pre_commit() {
         if (!w.notify) continue;
         if (w.slot && !written_db) written_db = notify_database(MyDatabaseId, true);
         if (!w.slot || !written_db) {
-            char* nsp = get_namespace_name(get_rel_namespace(w.relid));
-            char* rel = get_rel_name(w.relid);
-            if (nsp && rel) Async_Notify("delta_sync", quote_qualified_identifier(nsp, rel));
+            notify_now(w.relid);
             w.notify = false;
         } else {
             written_any_notify = true;
@@ -173,7 +178,10 @@ void committed() {
     if (wake && pg_atomic_read_u32(&shared->waiters) > 0) {
         for (int i = 0; i < MaxBackends; ++i) {
             Waiter& w = shared->waiter[i];
-            if (pg_atomic_read_u64(&w.mask) & wake) set_latch_of(w.procno);
+            if (pg_atomic_read_u64(&w.mask) & wake) {
+                pg_read_barrier();  // pairs with announce_waiter()'s write barrier
+                set_latch_of(w.procno);
+            }
         }
     }
 }
@@ -192,6 +200,14 @@ void live_xact_callback(XactEvent event, void*) {
             // A wait ended by an error (a cancel, statement_timeout) leaves the waiter list here.
             announce_waiter(0);
             forget_written();
+            break;
+        case XACT_EVENT_PRE_PREPARE:
+            // The worker learns of commits from this callback, which COMMIT PREPARED (run by
+            // another session) never reaches: a notification would be lost. Queued here, it
+            // makes PREPARE fail as PostgreSQL fails a transaction that ran NOTIFY, as the
+            // writer's own NOTIFY does without preloading.
+            for (int i = 0; i < written_count; ++i)
+                if (written[i].notify) notify_now(written[i].relid);
             break;
         case XACT_EVENT_PREPARE:
             forget_written();  // COMMIT PREPARED runs elsewhere: waiters find it by their tick
@@ -233,6 +249,7 @@ void announce_waiter(std::uint64_t mask) {
     std::uint64_t before = pg_atomic_read_u64(&w.mask);
     if (before == mask) return;
     w.procno = MyProc->pgprocno;
+    pg_write_barrier();  // a committer that sees the mask sees this backend's procno, not the last one's
     if (before == 0) pg_atomic_fetch_add_u32(&shared->waiters, 1);
     pg_atomic_write_u64(&w.mask, mask);
     if (mask == 0) pg_atomic_fetch_sub_u32(&shared->waiters, 1);
@@ -249,11 +266,7 @@ void note_table_written(Oid relid, bool notify) {
     if (written_count == written_max) {
         written_overflow = true;
         // A table that wants NOTIFY and finds no room is notified by this transaction.
-        if (notify) {
-            char* nsp = get_namespace_name(get_rel_namespace(relid));
-            char* rel = get_rel_name(relid);
-            if (nsp && rel) Async_Notify("delta_sync", quote_qualified_identifier(nsp, rel));
-        }
+        if (notify) notify_now(relid);
         return;
     }
     written[written_count++] = Written{relid, notify, nullptr};

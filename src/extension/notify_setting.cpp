@@ -2,6 +2,13 @@
 // trigger reads no registry row per statement. set_notify() invalidates the table's relcache
 // entry through _notify_setting_changed(); the relcache callback drops the cached value, and a
 // reset of all caches (sinval overflow) drops them all.
+//
+// The row is read with a fresh snapshot, not the caller's: an invalidation is processed once,
+// and a value read through an older snapshot (a REPEATABLE READ transaction that began before
+// set_notify committed) would stay cached after it, silencing the table for this backend. A
+// change the fresh snapshot misses commits after it was taken and sends its invalidation after
+// that: processed after the value is cached, it drops it; processed while the row is being read
+// (opening the registry accepts invalidations), it moves `generation` and the value is not kept.
 #include "live.hpp"
 #include "registry.hpp"
 
@@ -12,6 +19,7 @@ extern "C" {
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 }
 
 namespace delta_sync {
@@ -25,7 +33,10 @@ struct NotifyEntry {
 
 HTAB* settings = nullptr;
 
+std::uint64_t generation = 0;  // moved by every relcache invalidation
+
 void relcache_changed(Datum, Oid relid) {
+    ++generation;
     if (!settings) return;
     if (OidIsValid(relid)) {
         hash_search(settings, &relid, HASH_REMOVE, nullptr);
@@ -57,8 +68,12 @@ bool table_notifies(Oid relid) {
     bool found;
     auto* e = static_cast<NotifyEntry*>(hash_search(settings, &relid, HASH_FIND, &found));
     if (e) return e->notify;
-    RegistryRow row = read_registry_row(relid);
+    std::uint64_t before = generation;
+    PushActiveSnapshot(GetLatestSnapshot());
+    RegistryRow row = read_registry_row(relid);  // an error pops the snapshot with the (sub)transaction
+    PopActiveSnapshot();
     bool notify = row.found && row.notify;
+    if (generation != before) return notify;
     e = static_cast<NotifyEntry*>(hash_search(settings, &relid, HASH_ENTER, &found));
     e->notify = notify;
     return notify;

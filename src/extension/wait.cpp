@@ -38,6 +38,7 @@ extern "C" {
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 // libpq/libpq.h needs the GSSAPI headers; the one declaration needed here:
 bool pq_check_connection(void);
@@ -51,6 +52,8 @@ bool pq_check_connection(void);
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -63,6 +66,10 @@ bool pq_check_connection(void);
 namespace delta_sync {
 
 namespace {
+
+// Most tables one wait watches. Each costs an index probe per round and some memory held for
+// the whole wait; a client waits on the tables it syncs, far fewer.
+constexpr int max_tables = 10000;
 
 constexpr const char* cursor_hint =
     "Pass the serverVersion of the last delta_since() the client applied, or NULL for now.";
@@ -115,6 +122,56 @@ bool any_visible(Relation heap, Relation index, Snapshot snap, StrategyNumber st
     return found;
 }
 
+// The same question asked in SQL as the caller, for a table whose row-level security policies
+// apply to the caller: a change counts only in a row the caller may see (the index alone would
+// tell the caller when rows hidden from it are written). Read-only SPI with the probe's snapshot,
+// in a subtransaction that is rolled back: the locks the query took (the table, its indexes,
+// whatever its policies read) go with it, so the wait sleeps holding none.
+bool query_changed(Relation rel, const Watched& w) {
+    char* sql = psprintf(
+        "SELECT 1 FROM ONLY %s t WHERE t.delta_sync_changed_xid OPERATOR(pg_catalog.>=) $1"
+        " OR t.delta_sync_changed_xid OPERATOR(pg_catalog.=) ANY ($2) LIMIT 1",
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                   RelationGetRelationName(rel)));
+    int n = static_cast<int>(w.since.xip.size());
+    Datum* xips = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    for (int i = 0; i < n; ++i) xips[i] = UInt64GetDatum(w.since.xip[i]);
+    Oid types[2] = {XID8OID, XID8ARRAYOID};
+    Datum values[2] = {UInt64GetDatum(w.since.xmax),
+                       PointerGetDatum(construct_array(xips, n, XID8OID, sizeof(uint64),
+                                                       FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
+    MemoryContext context = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    volatile bool found = false;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(context);
+    PG_TRY();
+    {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        int rc = SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: probing a table failed (%d)", rc);
+        found = SPI_processed > 0;
+        SPI_finish();
+    }
+    PG_CATCH();
+    {
+        // Out of the subtransaction before the error goes on: whoever catches it (a PL/pgSQL
+        // exception block) rolls back its own subtransaction, not this one.
+        MemoryContextSwitchTo(context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(context);
+        CurrentResourceOwner = owner;
+        ReThrowError(error);
+    }
+    PG_END_TRY();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(context);
+    CurrentResourceOwner = owner;
+    return found;
+}
+
 // Plain data for the probe: whether table `w` changed for its cursor, seen from `snap`.
 bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     Relation rel = try_table_open(w.relid, AccessShareLock);
@@ -127,6 +184,8 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
         judge_cursor(w.since, clock, reg.horizon, reg.purged_through, reg.purged_by) !=
             CursorFate::usable) {
         changed = true;
+    } else if (check_enable_rls(w.relid, InvalidOid, true) == RLS_ENABLED) {
+        changed = query_changed(rel, w);
     } else {
         TupleTableSlot* slot = table_slot_create(rel, nullptr);
         changed = any_visible(rel, index, snap, BTGreaterEqualStrategyNumber, F_XID8GE,
@@ -146,12 +205,13 @@ int probe(const std::vector<Watched>& watched, bool* hit, MemoryContext scratch)
     MemoryContext old = MemoryContextSwitchTo(scratch);
     Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
     PushActiveSnapshot(snap);
-    // Judged as delta_since judges it, with the history point read after the snapshot.
+    // As delta_since() judges a cursor: the history point is read after the snapshot.
     bool in_recovery = RecoveryInProgress();
     ServerClock clock{GetSystemIdentifier(), U64FromFullTransactionId(ReadNextFullTransactionId()),
                       in_recovery, current_history_point(in_recovery)};
     int n = 0;
     for (std::size_t i = 0; i < watched.size(); ++i) {
+        CHECK_FOR_INTERRUPTS();
         hit[i] = table_changed(watched[i], snap, clock);
         n += hit[i];
     }
@@ -205,6 +265,12 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
         if (ARR_NDIM(t) > 1)
             ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
                             errmsg("the tables to wait on must be a one-dimensional array")));
+        int given = ArrayGetNItems(ARR_NDIM(t), ARR_DIMS(t));
+        if (given > max_tables)
+            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                            errmsg("too many tables to wait on"),
+                            errdetail("A wait watches at most %d tables; %d were given.", max_tables,
+                                      given)));
         deconstruct_array(t, REGCLASSOID, 4, true, TYPALIGN_INT, &r.tables, &r.table_nulls, &r.n_tables);
         if (!PG_ARGISNULL(1)) {
             ArrayType* s = PG_GETARG_ARRAYTYPE_P(1);

@@ -40,6 +40,8 @@ def wait_for(query, expected, what, timeout=30.0):
     raise AssertionError("%s: not applied within %.0fs (replica says %r)" % (what, timeout, replica_value(query)))
 
 
+# A --watch is up when it waits: in delta_sync.wait() (active) or, on servers without it,
+# idle with LISTEN.
 def wait_server(conn, query, what, timeout=30.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -102,7 +104,7 @@ with database("sharing") as (dsn, conn):
     proc = watch(dsn, ["products", "orders"], 3600, "sharing_watch")
     try:
         wait_server(conn, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sharing_watch' "
-                          "AND state = 'idle'", "the watch is up")
+                          "AND (state = 'idle' OR query LIKE '%delta_sync.wait(%')", "the watch is up")
         time.sleep(0.5)
         writer = sqlite3.connect(replica, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
@@ -126,7 +128,7 @@ with database("sharing") as (dsn, conn):
 
         # A renamed table keeps its wake-ups: only a notification can apply this within the hour.
         wait_server(conn, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sharing_watch' "
-                          "AND state = 'idle'", "the watch is back")
+                          "AND (state = 'idle' OR query LIKE '%delta_sync.wait(%')", "the watch is back")
         sql(conn, "ALTER TABLE products RENAME TO goods")
         sql(conn, "UPDATE goods SET name = 'renamed' WHERE id = 5")
         wait_for("SELECT name FROM products WHERE id = 5", "renamed", "change after rename")
