@@ -228,6 +228,7 @@ std::string help_text(const std::string& command) {
            "  track TABLE [--max-changes N]               start tracking a table\n"
            "  untrack TABLE                               stop tracking a table\n"
            "  status [TABLE...] [--replica FILE.db]       tracked tables and sync times\n"
+           "  mcp [TABLE...] [--http [HOST:]PORT]         serve tables to MCP clients\n"
            "  --version                                   the program's version\n\n" +
            std::string(connection_help) + exit_help;
 }
