@@ -308,7 +308,7 @@ int run_get(const CommandLine& cl) {
         }
         tx.commit();
     } catch (...) {
-        rethrow_server_error(info.display_name);
+        rethrow_server_error(info.display_name, &server.connection());
     }
     if (std::fflush(stdout) != 0) throw Error("cannot write to stdout");
     return exit_ok;
@@ -346,7 +346,7 @@ int run_diff(const CommandLine& cl) {
             }
             tx.commit();
         } catch (...) {
-            rethrow_server_error(info.display_name);
+            rethrow_server_error(info.display_name, &server.connection());
         }
         summary = comparison.finish();
     }
