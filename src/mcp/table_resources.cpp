@@ -111,7 +111,7 @@ private:
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost && lease_) lease_->discard();
+            if (lease_ && (lost || !lease_->connection().is_open())) lease_->discard();
             lease_.reset();
             throw;
         }
@@ -183,11 +183,13 @@ void throw_database_error(bool* lost) {
     } catch (const client::Error& e) {
         // The client library's failures: connecting, the extension missing.
         set_lost();
+        if (!e.sqlstate().empty())
+            throw McpError(internal_error, e.what(), {{"sqlstate", e.sqlstate()}});
         throw McpError(internal_error, e.what());
     } catch (const std::exception& e) {
-        std::string what = client::one_line(e.what());
-        if (what.find("connection") != std::string::npos) set_lost();
-        throw McpError(internal_error, what);
+        // libpqxx's plain failures: whether the connection is lost, its state tells (the
+        // callers look), never the message.
+        throw McpError(internal_error, client::one_line(e.what()));
     }
 }
 
@@ -243,7 +245,7 @@ std::vector<ResourceEntry> TableResources::list() {
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost) lease.discard();
+            if (lost || !lease.connection().is_open()) lease.discard();
             throw;
         }
     }
@@ -352,7 +354,7 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost) lease.discard();
+            if (lost || !lease.connection().is_open()) lease.discard();
             throw;
         }
     }
@@ -370,7 +372,7 @@ std::string TableResources::subscribable(const std::string& uri) {
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost) lease.discard();
+            if (lost || !lease.connection().is_open()) lease.discard();
             throw;
         }
     }
