@@ -134,6 +134,8 @@ std::vector<std::size_t> WaitSource::wait(std::vector<WatchedTable>& tables,
         log_line("waiting for changes: " + std::string(e.what()));
         for (std::size_t i : waited)
             if (changed_since(server_, tables[i])) changed.push_back(i);
+        auto rest = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+        if (changed.empty() && rest.count() > 0) std::this_thread::sleep_for(rest);
         return changed;
     }
     bool woken = false;
