@@ -140,7 +140,7 @@ ok "debian/tests/installcheck: all $((ntests - 1)) tests passed (boundary needs 
 
 echo "-- the installed client"
 help=$(/usr/bin/delta-sync --help) || fail "delta-sync --help exited $?"
-for c in pull get diff track untrack status; do
+for c in pull get diff track untrack status mcp; do
   echo "$help" | grep -qE "^  $c " || fail "delta-sync --help does not list $c"
   zcat /usr/share/man/man1/delta-sync.1.gz | grep -qx ".SS \"$c\"" || fail "the man page has no section for $c"
 done

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """delta-sync mcp on a hot standby: a primary and a streaming standby (pg_basebackup -R); the MCP
 TypeScript SDK client (tests/mcp/standby.mjs) subscribes on the standby, a commit on the primary
-must reach it as notifications/resources/updated once replayed (the standby refuses LISTEN, so the
-server polls there), and the delta read on the standby holds the commit."""
+must reach it as notifications/resources/updated once replayed (the standby refuses LISTEN; the
+server waits there with delta_sync.wait(), as on a primary), and the delta read on the standby
+holds the commit."""
 import os
 import subprocess
 import sys

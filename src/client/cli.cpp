@@ -228,6 +228,7 @@ std::string help_text(const std::string& command) {
            "  track TABLE [--max-changes N]               start tracking a table\n"
            "  untrack TABLE                               stop tracking a table\n"
            "  status [TABLE...] [--replica FILE.db]       tracked tables and sync times\n"
+           "  mcp [TABLE...] [--http [HOST:]PORT]         serve tables to MCP clients\n"
            "  --version                                   the program's version\n\n" +
            std::string(connection_help) + exit_help;
 }
@@ -307,7 +308,7 @@ int run_get(const CommandLine& cl) {
         }
         tx.commit();
     } catch (...) {
-        rethrow_server_error(info.display_name);
+        rethrow_server_error(info.display_name, &server.connection());
     }
     if (std::fflush(stdout) != 0) throw Error("cannot write to stdout");
     return exit_ok;
@@ -345,7 +346,7 @@ int run_diff(const CommandLine& cl) {
             }
             tx.commit();
         } catch (...) {
-            rethrow_server_error(info.display_name);
+            rethrow_server_error(info.display_name, &server.connection());
         }
         summary = comparison.finish();
     }

@@ -1,6 +1,8 @@
 // One-line messages out of libpq's and the server's multi-line ones.
 #include "errors.hpp"
 
+#include <utility>
+
 namespace delta_sync::client {
 
 namespace {
@@ -15,7 +17,8 @@ std::string flatten(const std::string& message) {
 
 }  // namespace
 
-Error::Error(const std::string& message) : std::runtime_error(flatten(message)) {}
+Error::Error(const std::string& message, std::string sqlstate)
+    : std::runtime_error(flatten(message)), sqlstate_(std::move(sqlstate)) {}
 
 std::string one_line(const std::string& message) {
     std::string first = message.substr(0, message.find('\n'));

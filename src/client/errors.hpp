@@ -7,10 +7,16 @@
 
 namespace delta_sync::client {
 
-// A failure reported to the user as one line; what() never holds a newline.
+// A failure reported to the user as one line; what() never holds a newline. A failure the
+// server reported keeps its SQLSTATE ("22023", "42501", ...; empty for the client's own), so
+// callers branch on the code, never on the message.
 class Error : public std::runtime_error {
 public:
-    explicit Error(const std::string& message);
+    explicit Error(const std::string& message, std::string sqlstate = std::string());
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+private:
+    std::string sqlstate_;
 };
 
 // The command line is wrong: the user must change what they typed.

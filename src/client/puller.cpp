@@ -96,8 +96,10 @@ Server& Puller::server() {
         if (connected_once_) throw ConnectionLost(e.what());
         throw;
     } catch (...) {
+        // Judged before the connection goes: whether it is still open says lost or refused.
+        std::unique_ptr<Server> failed = std::move(server_);
         disconnect();
-        rethrow_server_error("listening on delta_sync");
+        rethrow_server_error("listening on delta_sync", failed ? &failed->connection() : nullptr);
     }
     if (connected_once_) reconnected_ = true;
     connected_once_ = true;
@@ -263,7 +265,7 @@ PullReport Puller::pull_once(const TableInfo& resolved) {
         }
         tx.commit();
     } catch (...) {
-        rethrow_server_error(known.display_name);
+        rethrow_server_error(known.display_name, &srv.connection());
     }
     update.commit(version);
     report.server_version = version;
@@ -276,7 +278,7 @@ std::set<std::string> Puller::take_notifications() {
     try {
         server_->connection().get_notifs();
     } catch (...) {
-        rethrow_server_error("waiting for changes");
+        rethrow_server_error("waiting for changes", &server_->connection());
     }
     out.swap(listener_->payloads);
     return out;
@@ -412,7 +414,7 @@ void Puller::watch(const std::vector<std::string>& names, std::chrono::milliseco
                 try {
                     server_->connection().await_notification(0, 200000);
                 } catch (...) {
-                    rethrow_server_error("waiting for changes");
+                    rethrow_server_error("waiting for changes", &server_->connection());
                 }
             }
         } catch (const ConnectionLost& e) {

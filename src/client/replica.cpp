@@ -4,9 +4,12 @@
 
 #include "errors.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <tuple>
 
 namespace delta_sync::client {
@@ -36,6 +39,37 @@ std::string quote_pg(std::string_view name) {
     return quote_identifier(name);
 }
 
+bool is_json_text(std::string_view text) {
+    static thread_local simdjson::dom::parser parser;
+    return !parser.parse(text.data(), text.size(), true).error();
+}
+
+// `text` as a JSON string, escaped the way PostgreSQL's to_json escapes.
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        unsigned char u = static_cast<unsigned char>(ch);
+        switch (ch) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (u < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", u);
+                    out += buf;
+                } else {
+                    out += ch;
+                }
+        }
+    }
+    return out + "\"";
+}
+
 const char* const own_tables[] = {"_delta_sync_state", "_delta_sync_source", "_delta_sync_rebuild"};
 
 }  // namespace
@@ -59,7 +93,8 @@ std::string ReplicaSource::describe() const {
 SqlValue key_value(const ReplicaTable& table, std::string_view key) {
     std::string scratch;
     SqlValue v = key_value(table, key, scratch);
-    if (v.kind == SqlValue::Kind::blob) throw Error("internal: a bytea key needs its scratch");
+    if (v.kind == SqlValue::Kind::blob || (!v.text.empty() && v.text.data() == scratch.data()))
+        throw Error("internal: a bytea or json key needs its scratch");
     return v;
 }
 
@@ -77,6 +112,13 @@ SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string&
             return stored_value(c->kind, f, scratch);
         } else if (c->kind == ColumnKind::bytes) {
             if (decode_bytea(key, scratch)) return SqlValue::of_blob(scratch);
+        } else if (c->kind == ColumnKind::json) {
+            // The column holds JSON text; the key comes as its string when it is a JSON string,
+            // else as its JSON text. A string whose characters are JSON text themselves ('12',
+            // 'true') cannot be told from that JSON: it is taken for the JSON.
+            if (is_json_text(key)) return SqlValue::of_text(key);
+            scratch = json_string(key);
+            return SqlValue::of_text(scratch);
         } else if (number && (key == "NaN" || key == "Infinity" || key == "-Infinity")) {
             if (key == "NaN" || c->kind == ColumnKind::decimal_text) return SqlValue::of_text(key);
             return SqlValue::of_real(key[0] == '-' ? -HUGE_VAL : HUGE_VAL);

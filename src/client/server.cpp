@@ -25,7 +25,7 @@ bool is_connection_state(const std::string& state) {
 
 }  // namespace
 
-void rethrow_server_error(const std::string& context) {
+void rethrow_server_error(const std::string& context, const pqxx::connection_base* connection) {
     try {
         throw;
     } catch (const Error&) {
@@ -35,17 +35,15 @@ void rethrow_server_error(const std::string& context) {
     } catch (const pqxx::in_doubt_error& e) {
         throw ConnectionLost(context + ": connection lost: " + one_line(e.what()));
     } catch (const pqxx::sql_error& e) {
-        if (is_connection_state(e.sqlstate()))
+        if (is_connection_state(e.sqlstate()) || (connection && !connection->is_open()))
+            throw ConnectionLost(context + ": connection lost: " + one_line(e.what()), e.sqlstate());
+        throw Error(context + ": " + one_line(e.what()), e.sqlstate());
+    } catch (const std::exception& e) {
+        // libpqxx reports a connection that died between statements as a plain failure: the
+        // connection's state tells, not the message.
+        if (connection && !connection->is_open())
             throw ConnectionLost(context + ": connection lost: " + one_line(e.what()));
         throw Error(context + ": " + one_line(e.what()));
-    } catch (const std::exception& e) {
-        // libpqxx reports a connection that died between statements as a plain failure.
-        std::string what = e.what();
-        if (what.find("connection") != std::string::npos &&
-            (what.find("lost") != std::string::npos || what.find("closed") != std::string::npos ||
-             what.find("terminat") != std::string::npos))
-            throw ConnectionLost(context + ": connection lost: " + one_line(what));
-        throw Error(context + ": " + one_line(what));
     }
 }
 
@@ -62,8 +60,30 @@ Server::Server(const std::string& dsn) {
             "SET extra_float_digits = 3; SET bytea_output = 'hex'; SET lc_monetary = 'C'; "
             "SET client_encoding = 'UTF8'");
     } catch (...) {
-        rethrow_server_error("setting up the session");
+        rethrow_server_error("setting up the session", connection_.get());
     }
+}
+
+std::string array_literal(const std::vector<std::optional<std::string>>& elements) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        if (i) out += ',';
+        if (!elements[i]) {
+            out += "NULL";
+            continue;
+        }
+        out += '"';
+        for (char c : *elements[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
+std::string array_literal(const std::vector<std::string>& elements) {
+    return array_literal(std::vector<std::optional<std::string>>(elements.begin(), elements.end()));
 }
 
 namespace {
@@ -143,7 +163,7 @@ TableInfo Server::describe(std::string_view table) {
         if (r.empty()) throw Error("relation \"" + std::string(table) + "\" does not exist");
         return table_info(r[0]);
     } catch (...) {
-        rethrow_server_error(std::string(table));
+        rethrow_server_error(std::string(table), connection_.get());
     }
 }
 
@@ -160,7 +180,7 @@ std::optional<TableInfo> Server::describe_oid(std::uint32_t oid) {
         tx.commit();
         return info;
     } catch (...) {
-        rethrow_server_error("table with oid " + std::to_string(oid));
+        rethrow_server_error("table with oid " + std::to_string(oid), connection_.get());
     }
 }
 
@@ -175,7 +195,7 @@ ReplicaSource Server::source() {
         return ReplicaSource{r.at(0)[0].as<std::string>(), r.at(0)[1].as<std::string>(),
                              r.at(0)[2].as<std::uint32_t>()};
     } catch (...) {
-        rethrow_server_error("reading the cluster's identity");
+        rethrow_server_error("reading the cluster's identity", connection_.get());
     }
 }
 
@@ -195,7 +215,7 @@ const std::string& Server::delta_function() {
         delta_function_ = r[0][0].as<std::string>() + ".delta_since";
         return delta_function_;
     } catch (...) {
-        rethrow_server_error("looking up the delta_sync extension");
+        rethrow_server_error("looking up the delta_sync extension", connection_.get());
     }
 }
 
@@ -206,7 +226,7 @@ bool Server::can_wait() {
                        "'delta_sync.wait(pg_catalog.regclass[], pg_catalog.text[], pg_catalog.interval)') "
                        "IS NOT NULL")[0][0].as<bool>();
     } catch (...) {
-        rethrow_server_error("looking up delta_sync.wait");
+        rethrow_server_error("looking up delta_sync.wait", connection_.get());
     }
 }
 
@@ -216,21 +236,18 @@ std::vector<std::uint32_t> Server::wait_for_changes(
     try {
         // One statement in autocommit: no snapshot or transaction is held while it waits.
         pqxx::nontransaction tx(*connection_);
-        std::string oids, cursors;
-        for (std::size_t i = 0; i < tables.size(); ++i) {
-            oids += (i ? "," : "") + std::to_string(tables[i]);
-            cursors += std::string(i ? "," : "") +
-                       (since[i] ? tx.quote(*since[i]) + "::pg_catalog.text" : "NULL::pg_catalog.text");
-        }
-        pqxx::result r = tx.exec(
-            "SELECT pg_catalog.unnest(delta_sync.wait(ARRAY[" + oids +
-            "]::pg_catalog.oid[]::pg_catalog.regclass[], ARRAY[" + cursors + "], " +
-            tx.quote(std::to_string(timeout.count()) + " ms") + "::pg_catalog.interval))::pg_catalog.oid");
+        std::vector<std::string> oids;
+        for (std::uint32_t oid : tables) oids.push_back(std::to_string(oid));
+        pqxx::result r = tx.exec_params(
+            "SELECT pg_catalog.unnest(delta_sync.wait($1::pg_catalog.oid[]::pg_catalog.regclass[], "
+            "$2::pg_catalog.text[], $3::pg_catalog.interval))::pg_catalog.oid",
+            array_literal(oids), array_literal(since),
+            std::to_string(timeout.count()) + " ms");
         std::vector<std::uint32_t> changed;
         for (const auto& row : r) changed.push_back(row[0].as<std::uint32_t>());
         return changed;
     } catch (...) {
-        rethrow_server_error("waiting for changes");
+        rethrow_server_error("waiting for changes", connection_.get());
     }
 }
 
@@ -238,13 +255,14 @@ void Server::track(std::string_view table, std::optional<int> max_changes) {
     delta_function();  // a clear message when the extension is missing
     try {
         pqxx::work tx(*connection_);
-        std::string sql =
-            "SELECT delta_sync.track(" + tx.quote(std::string(table)) + "::pg_catalog.regclass";
-        if (max_changes) sql += ", max_changes => " + std::to_string(*max_changes);
-        tx.exec(sql + ")");
+        if (max_changes)
+            tx.exec_params("SELECT delta_sync.track($1::pg_catalog.regclass, max_changes => $2)",
+                           std::string(table), *max_changes);
+        else
+            tx.exec_params("SELECT delta_sync.track($1::pg_catalog.regclass)", std::string(table));
         tx.commit();
     } catch (...) {
-        rethrow_server_error("track " + std::string(table));
+        rethrow_server_error("track " + std::string(table), connection_.get());
     }
 }
 
@@ -252,15 +270,17 @@ bool Server::untrack(std::string_view table) {
     delta_function();
     try {
         pqxx::work tx(*connection_);
-        std::string rel = tx.quote(std::string(table)) + "::pg_catalog.regclass";
-        pqxx::result r =
-            tx.exec("SELECT EXISTS (SELECT FROM delta_sync.tracked t WHERE t.relid = " + rel + ")");
+        pqxx::result r = tx.exec_params(
+            "SELECT EXISTS (SELECT FROM delta_sync.tracked t "
+            "WHERE t.relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass)",
+            std::string(table));
         bool tracked = r.at(0)[0].as<bool>();
-        if (tracked) tx.exec("SELECT delta_sync.untrack(" + rel + ")");
+        if (tracked)
+            tx.exec_params("SELECT delta_sync.untrack($1::pg_catalog.regclass)", std::string(table));
         tx.commit();
         return tracked;
     } catch (...) {
-        rethrow_server_error("untrack " + std::string(table));
+        rethrow_server_error("untrack " + std::string(table), connection_.get());
     }
 }
 
@@ -278,7 +298,7 @@ std::vector<TrackedTable> Server::tracked() {
             out.push_back({row[0].as<std::string>(), row[1].as<int>(), row[2].as<std::string>()});
         return out;
     } catch (...) {
-        rethrow_server_error("reading delta_sync.tracked");
+        rethrow_server_error("reading delta_sync.tracked", connection_.get());
     }
 }
 
@@ -327,12 +347,12 @@ DeltaStream::DeltaStream(pqxx::transaction_base& tx, const std::string& function
     auto opt_int = [](const std::optional<int>& v) { return v ? std::to_string(*v) : "NULL"; };
     std::string sql = "DECLARE " + name_ + " NO SCROLL CURSOR FOR SELECT " + function + "(" +
                       std::to_string(table.oid) + "::pg_catalog.oid::pg_catalog.regclass, " +
-                      (request.since ? tx.quote(*request.since) : "NULL") + ", " +
-                      opt_int(request.max_changes) + ", " + opt_int(request.page_size) + ")";
+                      "$1::pg_catalog.text, " + opt_int(request.max_changes) + ", " +
+                      opt_int(request.page_size) + ")";
     try {
-        tx_.exec(sql);
+        tx_.exec_params(sql, request.since);
     } catch (...) {
-        rethrow_server_error(context_);
+        rethrow_server_error(context_, &tx_.conn());
     }
 }
 
@@ -342,7 +362,7 @@ std::optional<std::string_view> DeltaStream::next() {
         current_ = pqxx::result();  // free the previous page before fetching the next
         current_ = tx_.exec("FETCH FORWARD 1 FROM " + name_);
     } catch (...) {
-        rethrow_server_error(context_);
+        rethrow_server_error(context_, &tx_.conn());
     }
     if (current_.empty()) {
         finished_ = true;

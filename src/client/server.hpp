@@ -47,8 +47,16 @@ struct TrackedTable {
     std::string tracked_at;
 };
 
-// Turns a libpqxx/libpq failure into an Error (ConnectionLost when the link is gone), with context.
-[[noreturn]] void rethrow_server_error(const std::string& context);
+// Turns a libpqxx/libpq failure into an Error (ConnectionLost when the link is gone: libpqxx's
+// broken_connection or in_doubt_error, a connection SQLSTATE (08..., 57P01-03), or `connection`
+// no longer open), with context and the server's SQLSTATE.
+[[noreturn]] void rethrow_server_error(const std::string& context,
+                                       const pqxx::connection_base* connection = nullptr);
+
+// A PostgreSQL array literal ('{"a","b\\"c",NULL}') of the elements, to pass an array as one
+// parameter ($1::text[]) instead of quoting values into SQL.
+std::string array_literal(const std::vector<std::optional<std::string>>& elements);
+std::string array_literal(const std::vector<std::string>& elements);
 
 class Server {
 public:

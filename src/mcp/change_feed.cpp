@@ -53,15 +53,21 @@ ListenPollSource::~ListenPollSource() {
     }
 }
 
+namespace {
+
+bool is_connection_state(const std::string& state) {
+    return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
+}
+
 // Whether `table` has a commit its cursor has not seen; moves the cursor. delta_since with
 // max_changes 1 stops counting at the second change, so a poll costs the same however much
 // changed. The first poll only takes a cursor (the first page of a one-row-a-page snapshot).
-bool ListenPollSource::changed_since(WatchedTable& table) {
-    const std::string& function = server_.delta_function();
+bool changed_since(client::Server& server, WatchedTable& table) {
+    const std::string& function = server.delta_function();
     const std::string regclass =
         std::to_string(table.oid) + "::pg_catalog.oid::pg_catalog.regclass";
     try {
-        pqxx::read_transaction tx(server_.connection());
+        pqxx::read_transaction tx(server.connection());
         std::string doc;
         if (table.cursor.empty()) {
             tx.exec("DECLARE delta_sync_mcp_probe NO SCROLL CURSOR FOR SELECT " + function + "(" +
@@ -69,8 +75,9 @@ bool ListenPollSource::changed_since(WatchedTable& table) {
             pqxx::result r = tx.exec("FETCH FORWARD 1 FROM delta_sync_mcp_probe");
             if (!r.empty()) doc = r[0][0].as<std::string>();
         } else {
-            doc = tx.exec("SELECT " + function + "(" + regclass + ", " + tx.quote(table.cursor) +
-                          ", 1)")[0][0]
+            doc = tx.exec_params("SELECT " + function + "(" + regclass +
+                                     ", $1::pg_catalog.text, 1)",
+                                 table.cursor)[0][0]
                       .as<std::string>();
         }
         tx.commit();
@@ -85,13 +92,67 @@ bool ListenPollSource::changed_since(WatchedTable& table) {
     } catch (const pqxx::broken_connection&) {
         throw;
     } catch (const pqxx::sql_error& e) {
-        std::string state = e.sqlstate();
-        if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0) throw;
+        if (is_connection_state(e.sqlstate())) throw;
         // No SELECT right, say: this table is left to NOTIFY alone.
         log_line("cannot poll " + table.payload + ": " + client::one_line(e.what()));
         table.broken = true;
         return false;
     }
+}
+
+}  // namespace
+
+std::vector<std::size_t> WaitSource::wait(std::vector<WatchedTable>& tables,
+                                          milliseconds timeout) {
+    auto until = Clock::now() + timeout;
+    std::vector<std::size_t> changed;
+    // A table subscribed to since the last wait gets its cursor first.
+    for (WatchedTable& t : tables)
+        if (t.cursor.empty() && !t.broken) changed_since(server_, t);
+    std::vector<std::size_t> waited;
+    std::vector<std::uint32_t> oids;
+    std::vector<std::optional<std::string>> cursors;
+    for (std::size_t i = 0; i < tables.size(); ++i)
+        if (!tables[i].broken && !tables[i].cursor.empty()) {
+            waited.push_back(i);
+            oids.push_back(tables[i].oid);
+            cursors.emplace_back(tables[i].cursor);
+        }
+    auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    if (waited.empty()) {
+        if (left.count() > 0) std::this_thread::sleep_for(left);
+        return changed;
+    }
+    std::vector<std::uint32_t> woke;
+    try {
+        woke = server_.wait_for_changes(oids, cursors, std::max(left, milliseconds(0)));
+    } catch (const client::ConnectionLost&) {
+        throw;
+    } catch (const client::Error& e) {
+        // A table dropped or no longer readable: the probes find which and leave it out until
+        // the table list is read again.
+        log_line("waiting for changes: " + std::string(e.what()));
+        for (std::size_t i : waited)
+            if (changed_since(server_, tables[i])) changed.push_back(i);
+        auto rest = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+        if (changed.empty() && rest.count() > 0) std::this_thread::sleep_for(rest);
+        return changed;
+    }
+    bool woken = false;
+    for (std::size_t i : waited)
+        if (std::find(woke.begin(), woke.end(), tables[i].oid) != woke.end()) {
+            // A new cursor, from a snapshot taken after the change: the next wait starts there.
+            // The probe confirms the change (or a cursor that can only resync) before anyone is
+            // told.
+            woken = true;
+            if (changed_since(server_, tables[i])) changed.push_back(i);
+        }
+    // A wake-up no probe confirms is not repeated at once: the rest of the wait is slept.
+    if (woken && changed.empty()) {
+        auto rest = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+        if (rest.count() > 0) std::this_thread::sleep_for(rest);
+    }
+    return changed;
 }
 
 std::vector<std::size_t> ListenPollSource::wait(std::vector<WatchedTable>& tables,
@@ -114,7 +175,7 @@ std::vector<std::size_t> ListenPollSource::wait(std::vector<WatchedTable>& table
         for (std::size_t i = 0; i < tables.size(); ++i) {
             WatchedTable& t = tables[i];
             if ((listening_ && t.notifies) || t.broken) continue;
-            if (changed_since(t) && std::find(changed.begin(), changed.end(), i) == changed.end())
+            if (changed_since(server_, t) && std::find(changed.begin(), changed.end(), i) == changed.end())
                 changed.push_back(i);
         }
     }
@@ -181,7 +242,11 @@ void ChangeFeed::run() {
 }
 
 void ChangeFeed::run_connected(client::Server& server) {
-    ListenPollSource source(server, config_.poll_interval);
+    std::unique_ptr<ChangeSource> source;
+    if (server.can_wait())
+        source = std::make_unique<WaitSource>(server);
+    else
+        source = std::make_unique<ListenPollSource>(server, config_.poll_interval);
     std::vector<WatchedTable> tables;
     std::vector<ServedTable> served;
     auto next_list = Clock::now();
@@ -227,13 +292,13 @@ void ChangeFeed::run_connected(client::Server& server) {
         }
 
         // Wait for a commit, but wake in time for a coalesced notification that is due.
-        milliseconds timeout = config_.poll_interval;
+        milliseconds timeout = source->longest_wait();
         for (const auto& uri : pending_) {
             auto due = last_sent_[uri] + config_.coalesce;
             auto left = std::chrono::duration_cast<milliseconds>(due - Clock::now());
             timeout = std::max(milliseconds(0), std::min(timeout, left));
         }
-        std::vector<std::size_t> changed = source.wait(tables, timeout);
+        std::vector<std::size_t> changed = source->wait(tables, timeout);
 
         now = Clock::now();
         for (std::size_t i : changed) pending_.insert(tables[i].uri);

@@ -3,9 +3,11 @@
 // table tracked or untracked, or its SELECT right granted or revoked).
 //
 // How a commit is detected is the ChangeSource's business alone, so it can change without
-// touching the rest: today LISTEN delta_sync (the triggers' NOTIFY, payload 'schema.table'), plus
-// a short poll of delta_since(table, cursor, max_changes => 1) for the tables that send no NOTIFY
-// (delta_sync.set_notify false) and for every table on a hot standby, where LISTEN is refused.
+// touching the rest. On servers with delta_sync.wait() (1.2 on, primaries and hot standbys alike)
+// the WaitSource waits for every subscribed table at once on the feed's connection, with one
+// cursor per table; on older servers the ListenPollSource uses LISTEN delta_sync (the triggers'
+// NOTIFY, payload 'schema.table') plus a short poll of delta_since(table, cursor, max_changes =>
+// 1) for the tables that send no NOTIFY and for every table on a hot standby.
 #pragma once
 
 #include "protocol.hpp"
@@ -43,6 +45,25 @@ public:
     // have one. May update their cursors. Throws on a lost connection.
     virtual std::vector<std::size_t> wait(std::vector<WatchedTable>& tables,
                                           std::chrono::milliseconds timeout) = 0;
+    // The longest single wait: how long a new subscription, an unsubscription or a stop may
+    // go unnoticed.
+    virtual std::chrono::milliseconds longest_wait() const = 0;
+};
+
+// delta_sync.wait() for every watched table, each from its cursor (taken by a first
+// delta_since probe, moved by another after each change), so no commit between two waits is
+// missed.
+class WaitSource : public ChangeSource {
+public:
+    explicit WaitSource(client::Server& server) : server_(server) {}
+    std::vector<std::size_t> wait(std::vector<WatchedTable>& tables,
+                                  std::chrono::milliseconds timeout) override;
+    std::chrono::milliseconds longest_wait() const override {
+        return std::chrono::milliseconds(100);
+    }
+
+private:
+    client::Server& server_;
 };
 
 // LISTEN delta_sync, and delta_since polls every `poll_interval` where NOTIFY cannot be had.
@@ -52,10 +73,10 @@ public:
     ~ListenPollSource() override;
     std::vector<std::size_t> wait(std::vector<WatchedTable>& tables,
                                   std::chrono::milliseconds timeout) override;
+    std::chrono::milliseconds longest_wait() const override { return poll_interval_; }
 
 private:
     class Receiver;
-    bool changed_since(WatchedTable& table);
 
     client::Server& server_;
     std::chrono::milliseconds poll_interval_;

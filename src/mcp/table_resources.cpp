@@ -14,14 +14,15 @@ namespace {
 
 const char* const mime_json = "application/json";
 
-// `c.oid` restricted to the tables given, or to those the role may SELECT.
-std::string table_filter(pqxx::transaction_base& tx, const std::vector<std::string>& only) {
-    if (only.empty()) return "pg_catalog.has_table_privilege(c.oid, 'SELECT')";
-    std::string list;
-    for (const auto& t : only) list += (list.empty() ? "" : ", ") + tx.quote(t);
-    return "c.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.to_regclass(x) "
-           "FROM pg_catalog.unnest(ARRAY[" +
-           list + "]::pg_catalog.text[]) x)";
+// `c.oid` restricted to the tables given in parameter `param` (a text array, from
+// client::array_literal), or when it is empty to those the role may SELECT (to any, when
+// `privilege` is false).
+std::string table_filter(int param, bool privilege = true) {
+    const std::string p = "$" + std::to_string(param) + "::pg_catalog.text[]";
+    return "(CASE WHEN pg_catalog.cardinality(" + p + ") OPERATOR(pg_catalog.=) 0 "
+           "THEN " + (privilege ? "pg_catalog.has_table_privilege(c.oid, 'SELECT')" : "true") + " "
+           "ELSE c.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.to_regclass(x) "
+           "FROM pg_catalog.unnest(" + p + ") x) END)";
 }
 
 const char* const served_columns =
@@ -57,10 +58,11 @@ public:
         try {
             const std::string& function = lease_->server().delta_function();
             tx_ = std::make_unique<pqxx::read_transaction>(lease_->connection());
-            tx_->exec("DECLARE " + cursor_ + " NO SCROLL CURSOR FOR SELECT " + function + "(" +
-                      std::to_string(table.oid) + "::pg_catalog.oid::pg_catalog.regclass, " +
-                      (since ? tx_->quote(*since) : "NULL") + ", NULL, " +
-                      std::to_string(page_size) + ")");
+            tx_->exec_params("DECLARE " + cursor_ + " NO SCROLL CURSOR FOR SELECT " + function +
+                                 "(" + std::to_string(table.oid) +
+                                 "::pg_catalog.oid::pg_catalog.regclass, $1::pg_catalog.text, "
+                                 "NULL, " + std::to_string(page_size) + ")",
+                             since);
         } catch (...) {
             fail();
         }
@@ -109,7 +111,7 @@ private:
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost && lease_) lease_->discard();
+            if (lease_ && (lost || !lease_->connection().is_open())) lease_->discard();
             lease_.reset();
             throw;
         }
@@ -144,9 +146,10 @@ private:
 std::vector<ServedTable> served_tables(pqxx::connection& connection,
                                        const std::vector<std::string>& only) {
     pqxx::read_transaction tx(connection);
-    pqxx::result r = tx.exec(std::string(served_columns) + "WHERE " + table_filter(tx, only) +
-                             " ORDER BY n.nspname OPERATOR(pg_catalog.<>) 'public', n.nspname, "
-                             "c.relname");
+    pqxx::result r = tx.exec_params(std::string(served_columns) + "WHERE " + table_filter(1) +
+                                        " ORDER BY n.nspname OPERATOR(pg_catalog.<>) 'public', "
+                                        "n.nspname, c.relname",
+                                    client::array_literal(only));
     tx.commit();
     std::vector<ServedTable> out;
     for (const auto& row : r) out.push_back(served_row(row));
@@ -180,11 +183,13 @@ void throw_database_error(bool* lost) {
     } catch (const client::Error& e) {
         // The client library's failures: connecting, the extension missing.
         set_lost();
+        if (!e.sqlstate().empty())
+            throw McpError(internal_error, e.what(), {{"sqlstate", e.sqlstate()}});
         throw McpError(internal_error, e.what());
     } catch (const std::exception& e) {
-        std::string what = client::one_line(e.what());
-        if (what.find("connection") != std::string::npos) set_lost();
-        throw McpError(internal_error, what);
+        // libpqxx's plain failures: whether the connection is lost, its state tells (the
+        // callers look), never the message.
+        throw McpError(internal_error, client::one_line(e.what()));
     }
 }
 
@@ -240,7 +245,7 @@ std::vector<ResourceEntry> TableResources::list() {
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost) lease.discard();
+            if (lost || !lease.connection().is_open()) lease.discard();
             throw;
         }
     }
@@ -286,11 +291,12 @@ ResourceUri TableResources::parse(const std::string& uri) {
 ServedTable TableResources::resolve(pqxx::connection& connection, const ResourceUri& uri,
                                     const std::string& text) {
     pqxx::read_transaction tx(connection);
-    pqxx::result r =
-        tx.exec(std::string(served_columns) + "WHERE n.nspname OPERATOR(pg_catalog.=) " +
-                tx.quote(uri.table.schema) + " AND c.relname OPERATOR(pg_catalog.=) " +
-                tx.quote(uri.table.table) +
-                (config_.tables.empty() ? "" : " AND " + table_filter(tx, config_.tables)));
+    pqxx::result r = tx.exec_params(std::string(served_columns) +
+                                        "WHERE n.nspname OPERATOR(pg_catalog.=) $1 "
+                                        "AND c.relname OPERATOR(pg_catalog.=) $2 AND " +
+                                        table_filter(3, false),
+                                    uri.table.schema, uri.table.table,
+                                    client::array_literal(config_.tables));
     tx.commit();
     if (r.empty())
         throw McpError(resource_not_found,
@@ -309,17 +315,10 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
                                                    config_.page_size);
         pqxx::read_transaction tx(lease.connection());
         const std::string oid = std::to_string(table.oid) + "::pg_catalog.oid";
-        pqxx::result r = tx.exec(
+        pqxx::result r = tx.exec_params(
             "SELECT pg_catalog.json_build_object("
-            "'table', " +
-            tx.quote(display(table.name)) +
-            ", "
-            "'schema', " +
-            tx.quote(table.name.schema) +
-            ", "
-            "'name', " +
-            tx.quote(table.name.table) +
-            ", "
+            "'table', $1::pg_catalog.text, 'schema', $2::pg_catalog.text, "
+            "'name', $3::pg_catalog.text, "
             "'comment', pg_catalog.obj_description(" +
             oid +
             ", 'pg_class'), "
@@ -346,8 +345,8 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
             "    AND NOT a.attisdropped "
             "    AND a.attname <> ALL "
             "('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[])), "
-            "'delta', " +
-            tx.quote(delta_uri(table.name)) + ")");
+            "'delta', $4::pg_catalog.text)",
+            display(table.name), table.name.schema, table.name.table, delta_uri(table.name));
         tx.commit();
         return std::make_unique<OneContent>(Content{uri, mime_json, r[0][0].as<std::string>()});
     } catch (...) {
@@ -355,7 +354,7 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost) lease.discard();
+            if (lost || !lease.connection().is_open()) lease.discard();
             throw;
         }
     }
@@ -373,7 +372,7 @@ std::string TableResources::subscribable(const std::string& uri) {
         try {
             throw_database_error(&lost);
         } catch (...) {
-            if (lost) lease.discard();
+            if (lost || !lease.connection().is_open()) lease.discard();
             throw;
         }
     }

@@ -261,13 +261,20 @@ for (const transport of ['stdio', 'http']) {
 
     test('subscribe: notifications/resources/updated after a commit, coalesced', async () => {
       const table = `live_${transport}`;
-      psql(`CREATE TABLE ${table} (id integer PRIMARY KEY); SELECT delta_sync.track('${table}');
-            SELECT delta_sync.set_notify('${table}', true);`);
+      // NOTIFY off, as tables are tracked by default: the feed waits with delta_sync.wait().
+      psql(`CREATE TABLE ${table} (id integer PRIMARY KEY); SELECT delta_sync.track('${table}');`);
+      assert.equal(psql(`SELECT notify FROM delta_sync.tracked WHERE relid = '${table}'::regclass`), 'f');
       const uri = `db://${table}/delta`;
       const got = [];
       conn.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { got.push(n.params.uri); });
       await conn.client.subscribeResource({ uri });
       await new Promise((r) => setTimeout(r, 300));
+      // The feed's session waits in delta_sync.wait() (LISTEN is for servers before 1.2 only).
+      const sessions = () => psql(`SELECT count(*) FILTER (WHERE query LIKE '%delta_sync.wait(%') || ' ' ||
+                                          count(*) FILTER (WHERE query ILIKE 'LISTEN%')
+                                   FROM pg_stat_activity WHERE datname = current_database()
+                                   AND pid <> pg_backend_pid()`);
+      await waitFor(() => /^[1-9][0-9]* 0$/.test(sessions()), 'a session waiting in delta_sync.wait(), none in LISTEN');
       psql(`INSERT INTO ${table} VALUES (1)`);
       await waitFor(() => got.includes(uri), 'the update notification');
       // A burst of commits: far fewer notifications than commits.
@@ -277,7 +284,7 @@ for (const transport of ['stdio', 'http']) {
       await new Promise((r) => setTimeout(r, 500));
       const n = got.filter((u) => u === uri).length;
       assert.ok(n >= 1 && n < 40, `${n} notifications for 40 commits`);
-      // A table without NOTIFY is polled.
+      // Another table without NOTIFY: waited for together with the first.
       await conn.client.subscribeResource({ uri: 'db://quiet/delta' });
       await new Promise((r) => setTimeout(r, 300));
       got.length = 0;

@@ -1,5 +1,6 @@
-// delta-sync mcp on a hot standby (where LISTEN is refused): a commit on the primary reaches a
-// subscriber through the standby's replay, and the delta read on the standby holds it.
+// delta-sync mcp on a hot standby (where LISTEN is refused): the feed waits with delta_sync.wait()
+// there as on a primary, a commit on the primary reaches a subscriber through the standby's
+// replay, and the delta read on the standby holds it.
 // Run by tests/test_mcp_standby.py, which makes the primary and the standby:
 //   PRIMARY_HOST, STANDBY_HOST (socket directories), PRIMARY_PORT, STANDBY_PORT, DELTA_SYNC_BIN, DB.
 import { test } from 'node:test';
@@ -15,6 +16,11 @@ const { PRIMARY_HOST, PRIMARY_PORT, STANDBY_HOST, STANDBY_PORT, DELTA_SYNC_BIN, 
 function onPrimary(sql) {
   execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', PRIMARY_HOST, '-p', PRIMARY_PORT,
     '-U', 'postgres', '-d', DB, '-c', sql]);
+}
+
+function onStandby(sql) {
+  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', STANDBY_HOST, '-p',
+    STANDBY_PORT, '-U', 'postgres', '-d', DB, '-c', sql], { encoding: 'utf8' }).trim();
 }
 
 function waitFor(predicate, what, ms = 15000) {
@@ -51,6 +57,9 @@ test('a subscriber on a standby hears of a commit on the primary once it is repl
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => updates.push(n.params.uri));
     await client.subscribeResource({ uri: 'db://items/delta' });
     await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => onStandby(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                                   AND query LIKE '%delta_sync.wait(%' AND pid <> pg_backend_pid()`) !== '0',
+                  'the feed waiting in delta_sync.wait() on the standby');
     onPrimary("INSERT INTO items VALUES (4, 'four'); UPDATE items SET v = 'ONE' WHERE id = 1");
     await waitFor(() => updates.includes('db://items/delta'), 'the notification of the replayed commit');
 

@@ -103,6 +103,7 @@ with database("sharing") as (dsn, conn):
     # patience (the earlier client gave up after 10 s), then applies what it was waiting with.
     proc = watch(dsn, ["products", "orders"], 3600, "sharing_watch")
     try:
+        # Up: waiting in delta_sync.wait() (1.2), or idle in LISTEN.
         wait_server(conn, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sharing_watch' "
                           "AND (state = 'idle' OR query LIKE '%delta_sync.wait(%')", "the watch is up")
         time.sleep(0.5)
@@ -126,7 +127,7 @@ with database("sharing") as (dsn, conn):
         wait_for("SELECT name FROM products WHERE id = 4", "after reconnect", "change after reconnect")
         check(proc.poll() is None, "the watch goes on without orders")
 
-        # A renamed table keeps its wake-ups: only a notification can apply this within the hour.
+        # A renamed table keeps its wake-ups: only a wake-up can apply this within the hour.
         wait_server(conn, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sharing_watch' "
                           "AND (state = 'idle' OR query LIKE '%delta_sync.wait(%')", "the watch is back")
         sql(conn, "ALTER TABLE products RENAME TO goods")

@@ -43,6 +43,10 @@ BOOST_AUTO_TEST_CASE(help_wins_over_everything_else) {
     BOOST_TEST(help_text("pull").find("Usage: delta-sync pull") == 0u);
     for (const char* c : {"get", "diff", "track", "untrack", "status"})
         BOOST_TEST(help_text(c).find(std::string("Usage: delta-sync ") + c) == 0u);
+    // The overview lists every command, mcp (served by src/mcp) included: the man page's
+    // sections are made from this list (debian/manpage-commands).
+    for (const char* c : {"pull", "get", "diff", "track", "untrack", "status", "mcp"})
+        BOOST_TEST(help_text("").find(std::string("\n  ") + c + " ") != std::string::npos, c);
 }
 
 BOOST_AUTO_TEST_CASE(mistakes_are_refused_with_a_usage_error) {
