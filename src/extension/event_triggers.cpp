@@ -152,21 +152,51 @@ void raise_reached(const char* start) {
 // records without versions, so the tables it reaches resync.
 Datum forget_dropped(FunctionCallInfo fcinfo) {
     check_event_trigger(fcinfo, "delta_sync._forget_dropped()");
-    SavedUser saved = become(owner_of(registry_relid()));
+    Oid registry = registry_relid();
+    bool has_tombstones = get_attnum(registry, "tombstones") != InvalidAttrNumber;
+    SavedUser saved = become(owner_of(registry));
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
     int rc = SPI_execute(
-        "DELETE FROM delta_sync.tracked t USING pg_catalog.pg_event_trigger_dropped_objects() o"
-        " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-        "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
-        "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid",
+        has_tombstones
+            ? "DELETE FROM delta_sync.tracked t USING pg_catalog.pg_event_trigger_dropped_objects() o"
+              " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+              "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
+              "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid"
+              " RETURNING t.tombstones::pg_catalog.oid"
+            : "DELETE FROM delta_sync.tracked t USING pg_catalog.pg_event_trigger_dropped_objects() o"
+              " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+              "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
+              "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid",
         false, 0);
-    if (rc != SPI_OK_DELETE) elog(ERROR, "delta_sync: forgetting dropped tables failed (%d)", rc);
+    if (rc != SPI_OK_DELETE && rc != SPI_OK_DELETE_RETURNING)
+        elog(ERROR, "delta_sync: forgetting dropped tables failed (%d)", rc);
+    // The tombstone tables of dropped tables (hard-delete mode) go too, dropped below as the
+    // dropping role, which must own them: it does only what it could do itself.
+    uint64 n_tombstones = rc == SPI_OK_DELETE_RETURNING ? SPI_processed : 0;
+    Oid* tombstones = static_cast<Oid*>(palloc(sizeof(Oid) * (n_tombstones + 1)));
+    uint64 kept = 0;
+    for (uint64 i = 0; i < n_tombstones; ++i) {
+        bool isnull;
+        Datum v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull) tombstones[kept++] = DatumGetObjectId(v);
+    }
     raise_reached(
         "SELECT o.classid, o.objid FROM pg_catalog.pg_event_trigger_dropped_objects() o"
         " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
         "   AND o.objsubid OPERATOR(pg_catalog.<>) 0");
     SPI_finish();
     restore(saved);
+    for (uint64 i = 0; i < kept; ++i) {
+        Oid ts = tombstones[i];
+        char* name = get_rel_name(ts);
+        if (!name || !pg_class_ownercheck(ts, GetUserId())) continue;
+        char* sql = psprintf("DROP TABLE IF EXISTS %s",
+                             quote_qualified_identifier(get_namespace_name(get_rel_namespace(ts)), name));
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        rc = SPI_execute(sql, false, 0);
+        if (rc != SPI_OK_UTILITY) elog(ERROR, "delta_sync: dropping tombstones failed (%d)", rc);
+        SPI_finish();
+    }
     return PointerGetDatum(nullptr);
 }
 

@@ -140,6 +140,25 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
             return o;
         }
         o.tracked = true;
+        // Hard-delete mode: the tombstone table, named afresh (it may have been renamed).
+        Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
+        const char* tombstones = nullptr;
+        if (get_attnum(registry, "tombstones") != InvalidAttrNumber) {
+            rc = SPI_execute_with_args(
+                "SELECT tombstones::pg_catalog.oid FROM delta_sync.tracked"
+                " WHERE relid OPERATOR(pg_catalog.=) $1 AND tombstones IS NOT NULL",
+                1, reg_types, reg_values, nullptr, true, 1);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: registry lookup failed (%d)", rc);
+            if (SPI_processed == 1) {
+                bool null;
+                Oid ts = DatumGetObjectId(
+                    SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null));
+                char* name = get_rel_name(ts);
+                if (name)
+                    tombstones = quote_qualified_identifier(get_namespace_name(get_rel_namespace(ts)),
+                                                            name);
+            }
+        }
         TimestampTz cutoff = DatumGetTimestampTz(DirectFunctionCall2(
             timestamptz_mi_interval, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
             IntervalPGetDatum(older_than)));
@@ -151,13 +170,32 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         bool isnull;
         o.removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         Datum newest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+        if (tombstones) {
+            // Tombstones older than the cutoff go the same way, and move the same horizon.
+            char* ts_sql = psprintf(
+                "WITH gone AS (DELETE FROM %s ts WHERE ts.deleted_at OPERATOR(pg_catalog.<) $1"
+                " RETURNING ts.delta_sync_changed_xid AS v)"
+                " SELECT pg_catalog.count(*), pg_catalog.max(v) FROM gone",
+                tombstones);
+            rc = SPI_execute_with_args(ts_sql, 1, types, values, nullptr, false, 0);
+            if (rc != SPI_OK_SELECT || SPI_processed != 1)
+                elog(ERROR, "delta_sync: purging tombstones failed (%d)", rc);
+            bool ts_null;
+            o.removed += DatumGetInt64(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &ts_null));
+            Datum ts_newest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &ts_null);
+            if (!ts_null &&
+                (isnull || DatumGetUInt64(ts_newest) > DatumGetUInt64(newest))) {
+                newest = ts_newest;
+                isnull = false;
+            }
+        }
         if (!isnull) {
             Oid htypes[3] = {REGCLASSOID, XID8OID, XID8OID};
             Datum hvalues[3] = {ObjectIdGetDatum(relid), newest,
                                 FullTransactionIdGetDatum(GetTopFullTransactionId())};
             // A 1.1 registry (the library is new, ALTER EXTENSION UPDATE not yet run) has no
             // purged_by: its cursors resync as 1.1 made them.
-            Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
             bool has_purged_by = get_attnum(registry, "purged_by") != InvalidAttrNumber;
             rc = SPI_execute_with_args(
                 has_purged_by

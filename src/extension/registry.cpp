@@ -30,7 +30,7 @@ AttrNumber column(TupleDesc desc, const char* name) {
 }  // namespace
 
 RegistryRow read_registry_row(Oid relid) {
-    RegistryRow row{false, 0, 0, 0, 0, true};
+    RegistryRow row{false, 0, 0, 0, 0, true, InvalidOid};
     Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
     if (!OidIsValid(registry)) elog(ERROR, "delta_sync: the registry table is missing");
     Relation rel = table_open(registry, AccessShareLock);
@@ -56,6 +56,10 @@ RegistryRow read_registry_row(Oid relid) {
         if (AttrNumber a = column(desc, "notify"); a != InvalidAttrNumber) {
             Datum v = heap_getattr(tup, a, desc, &isnull);
             if (!isnull) row.notify = DatumGetBool(v);
+        }
+        if (AttrNumber a = column(desc, "tombstones"); a != InvalidAttrNumber) {
+            Datum v = heap_getattr(tup, a, desc, &isnull);
+            if (!isnull) row.tombstones = DatumGetObjectId(v);
         }
     }
     systable_endscan(scan);

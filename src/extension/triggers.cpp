@@ -5,6 +5,10 @@
 //    created_at and the creation version cannot be changed by an UPDATE.
 //  soft_delete (BEFORE DELETE, each row): the row stays, with deleted_at = now(), through an
 //    UPDATE (so stamp gives it a new version); the physical delete is skipped.
+//  tombstone (hard-delete mode, instead of soft_delete; AFTER DELETE, and AFTER UPDATE when the
+//    key changed; each row): the row is really deleted, and its old key, creation version, this
+//    transaction and deleted_at go into the table's tombstone table (as its owner); the stamp
+//    trigger lets the key change in this mode and makes the new key a new row.
 //  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
 //    table changed (waiters, opt-in NOTIFY); on TRUNCATE also raises the table's horizon, so
 //    every older cursor resyncs.
@@ -14,6 +18,7 @@
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
 #include "live.hpp"
+#include "registry.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -55,6 +60,11 @@ struct TrackingColumns {
     int natts;
     Datum *values, *old_values;
     bool *nulls, *old_nulls;
+    // Hard-delete mode: the tombstone table, read from the registry once per statement.
+    Oid tombstones;  // InvalidOid until looked up
+    Oid tombstones_nsp, tombstones_owner;
+    NameData tombstones_name;
+    Oid pk_type;
 };
 
 AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -107,6 +117,7 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     TupleDesc desc = RelationGetDescr(rel);
     const char* table = RelationGetRelationName(rel);
     c->relid = InvalidOid;
+    c->tombstones = InvalidOid;
     c->created_at = find_column(rel, desc, "created_at", TIMESTAMPTZOID, table);
     c->updated_at = find_column(rel, desc, "updated_at", TIMESTAMPTZOID, table);
     c->deleted_at = find_column(rel, desc, "deleted_at", TIMESTAMPTZOID, table);
@@ -125,6 +136,7 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     Form_pg_attribute pk_attr = TupleDescAttr(desc, c->pk - 1);
     c->pk_len = pk_attr->attlen;
     c->pk_byval = pk_attr->attbyval;
+    c->pk_type = pk_attr->atttypid;
     c->relid = RelationGetRelid(rel);
     return c;
 }
@@ -155,6 +167,16 @@ bool old_row_needed(const TriggerData* td, const TrackingColumns* c) {
     const AttrNumber kept[] = {c->pk, c->created_xid, c->created_at};
     for (AttrNumber a : kept)
         if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, cols)) return true;
+    return false;
+}
+
+// Hard-delete mode: the table has the key-change trigger track(deletes => 'hard') creates.
+bool hard_delete_mode(Relation rel) {
+    const TriggerDesc* triggers = rel->trigdesc;
+    for (int i = 0; triggers && i < triggers->numtriggers; ++i)
+        if (strcmp(triggers->triggers[i].tgname, "delta_sync_key_change") == 0 &&
+            triggers->triggers[i].tgenabled != TRIGGER_DISABLED)
+            return true;
     return false;
 }
 
@@ -212,15 +234,24 @@ Datum stamp(FunctionCallInfo fcinfo) {
         heap_deform_tuple(td->tg_trigtuple, desc, old_values, old_nulls);
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
         int k = c->pk - 1;
-        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c)))
-            ereport(ERROR,
-                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                     errmsg("cannot change the primary key of a row of tracked table \"%s\"",
-                            RelationGetRelationName(rel)),
-                     errhint("Delete the row and insert it with the new key, so that clients "
-                             "hear of both.")));
-        set(c->created_xid, old_values[c->created_xid - 1], old_nulls[c->created_xid - 1]);
-        set(c->created_at, old_values[c->created_at - 1], old_nulls[c->created_at - 1]);
+        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c))) {
+            // In hard-delete mode the key-change trigger records the old key's tombstone; the
+            // row under its new key is a new row to clients.
+            if (!hard_delete_mode(rel))
+                ereport(ERROR,
+                        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                         errmsg("cannot change the primary key of a row of tracked table \"%s\"",
+                                RelationGetRelationName(rel)),
+                         errdetail("In soft-delete mode the old key would stay behind as a row "
+                                   "no client hears deleted."),
+                         errhint("Delete the row and insert it with the new key, or track the "
+                                 "table with deletes => 'hard'.")));
+            set(c->created_xid, xid, false);
+            set(c->created_at, now, false);
+        } else {
+            set(c->created_xid, old_values[c->created_xid - 1], old_nulls[c->created_xid - 1]);
+            set(c->created_at, old_values[c->created_at - 1], old_nulls[c->created_at - 1]);
+        }
     }
     HeapTuple result = heap_form_tuple(desc, values, nulls);
     // The executor keeps the row's identity from the tuple it handed in.
@@ -239,8 +270,12 @@ Datum stamp(FunctionCallInfo fcinfo) {
 // executions under way; a slot that goes stale while in use is only unlisted (relid cleared) and
 // its plan freed when its last execution ends; a full cache of running plans gets a plan of its
 // own for this one execution.
+enum class PlanKind { soft_delete, tombstone };
+
 struct SoftDeletePlan {
+    PlanKind kind;
     Oid relid;  // InvalidOid: unlisted (free, or stale and waiting for its users to finish)
+    Oid key_type;  // tombstone plans: the type of $1
     Oid nsp;
     NameData relname;
     uint64 namespace_generation;
@@ -271,17 +306,34 @@ SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
     return plan;
 }
 
+// The tombstone of a key: a key deleted again keeps its first creation version (a client that
+// saw any creation of the key may hold it) and takes the newest deletion.
+SPIPlanPtr prepare_tombstone(Oid nsp, const char* relname, Oid key_type) {
+    char* sql = psprintf(
+        "INSERT INTO %s AS ts (key, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE"
+        " SET delta_sync_changed_xid = EXCLUDED.delta_sync_changed_xid,"
+        " deleted_at = EXCLUDED.deleted_at",
+        quote_qualified_identifier(get_namespace_name(nsp), relname));
+    Oid types[4] = {key_type, XID8OID, XID8OID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 4, types);
+    if (!plan) elog(ERROR, "delta_sync: cannot prepare the tombstone: %s", SPI_result_code_string(SPI_result));
+    return plan;
+}
+
+SPIPlanPtr prepare_plan(PlanKind kind, Oid nsp, const char* relname, Oid key_type) {
+    return kind == PlanKind::soft_delete ? prepare_soft_delete(nsp, relname)
+                                         : prepare_tombstone(nsp, relname, key_type);
+}
+
 // The slot holding a current plan for `rel`, or nullptr when every slot is running a plan (the
 // caller then prepares an unkept plan that SPI_finish frees).
-SoftDeletePlan* soft_delete_slot(Relation rel) {
-    Oid relid = RelationGetRelid(rel);
-    Oid nsp = RelationGetNamespace(rel);
-    const char* relname = RelationGetRelationName(rel);
+SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type) {
     SoftDeletePlan* slot = nullptr;
     for (auto& p : plans) {
-        if (p.plan && p.relid == relid) {
+        if (p.plan && p.relid == relid && p.kind == kind) {
             if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
-                p.namespace_generation == namespace_generation)
+                p.namespace_generation == namespace_generation && p.key_type == key_type)
                 return &p;
             if (p.users > 0)
                 p.relid = InvalidOid;  // stale but running: its last user frees it
@@ -304,8 +356,10 @@ SoftDeletePlan* soft_delete_slot(Relation rel) {
     }
     if (!slot) return nullptr;
     if (slot->plan) release_slot_plan(slot);
-    SPIPlanPtr plan = prepare_soft_delete(nsp, relname);
+    SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type);
     SPI_keepplan(plan);
+    slot->kind = kind;
+    slot->key_type = key_type;
     slot->relid = relid;
     slot->nsp = nsp;
     namestrcpy(&slot->relname, relname);
@@ -315,18 +369,20 @@ SoftDeletePlan* soft_delete_slot(Relation rel) {
     return slot;
 }
 
-// Runs the soft-delete UPDATE of one row, keeping its slot's plan alive while it runs.
-int run_soft_delete(Relation rel, Datum* values) {
-    SoftDeletePlan* volatile slot = soft_delete_slot(rel);
+// Runs a kept plan (the soft-delete UPDATE of one row, or a tombstone's INSERT), keeping its
+// slot's plan alive while it runs.
+int run_plan(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type, Datum* values,
+             const char* nulls) {
+    SoftDeletePlan* volatile slot = plan_slot(kind, relid, nsp, relname, key_type);
     if (!slot) {
-        SPIPlanPtr plan = prepare_soft_delete(RelationGetNamespace(rel), RelationGetRelationName(rel));
-        return SPI_execute_plan(plan, values, nullptr, false, 0);
+        SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type);
+        return SPI_execute_plan(plan, values, nulls, false, 0);
     }
     volatile int rc = 0;
     ++slot->users;
     PG_TRY();
     {
-        rc = SPI_execute_plan(slot->plan, values, nullptr, false, 0);
+        rc = SPI_execute_plan(slot->plan, values, nulls, false, 0);
     }
     PG_FINALLY();
     {
@@ -356,7 +412,8 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
     Datum values[2] = {PointerGetDatum(&tuple->t_self),
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
-    int rc = run_soft_delete(rel, values);
+    int rc = run_plan(PlanKind::soft_delete, RelationGetRelid(rel), RelationGetNamespace(rel),
+                      RelationGetRelationName(rel), InvalidOid, values, nullptr);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "delta_sync: soft delete failed (%d)", rc);
     // Not updated: row-level security hid the row from the UPDATE, or (without it) a BEFORE
     // UPDATE trigger of the table skipped the update by returning NULL.
@@ -375,6 +432,74 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
                                   "deleting role may not update this row (row-level security?).")));
     SPI_finish();
     return PointerGetDatum(nullptr);  // skip the physical delete
+}
+
+// Hard-delete mode (AFTER DELETE, and AFTER UPDATE when the key changed; each row): the old key,
+// the old row's creation version, this transaction and deleted_at go into the table's tombstone
+// table. The deleting role needs no rights on it: the INSERT runs as the tombstone table's owner
+// (the table's owner) under SECURITY_RESTRICTED_OPERATION, as PostgreSQL's RI triggers run their
+// queries; what it can run is the owner's own (triggers or index expressions the owner put on the
+// tombstone table), with the owner's rights.
+Datum tombstone(FunctionCallInfo fcinfo) {
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._tombstone()");
+    if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+        !(TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("delta_sync._tombstone() must fire AFTER DELETE OR UPDATE FOR EACH ROW")));
+    Relation rel = td->tg_relation;
+    TrackingColumns* c = tracking_columns(fcinfo, rel);
+    if (!OidIsValid(c->tombstones)) {
+        RegistryRow reg = read_registry_row(RelationGetRelid(rel));
+        HeapTuple classtup = reg.found && OidIsValid(reg.tombstones)
+                                 ? SearchSysCache1(RELOID, ObjectIdGetDatum(reg.tombstones))
+                                 : nullptr;
+        if (!HeapTupleIsValid(classtup)) {
+            const char* literal = quote_literal_cstr(quote_qualified_identifier(
+                get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)));
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("tracked table \"%s\" has no tombstone table",
+                                   RelationGetRelationName(rel)),
+                            errhint("Untrack the table and track it again: SELECT "
+                                    "delta_sync.untrack(%s); SELECT delta_sync.track(%s, "
+                                    "deletes => 'hard');",
+                                    literal, literal)));
+        }
+        auto* form = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup));
+        // The registry row is the table owner's to write: a tombstone table of another owner
+        // would have its rows written with that owner's rights.
+        if (form->relowner != rel->rd_rel->relowner || form->relkind != RELKIND_RELATION)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("the tombstone table \"%s\" of \"%s\" is not an ordinary table of the same owner",
+                                   NameStr(form->relname), RelationGetRelationName(rel))));
+        c->tombstones_nsp = form->relnamespace;
+        c->tombstones_owner = form->relowner;
+        c->tombstones_name = form->relname;
+        ReleaseSysCache(classtup);
+        c->tombstones = reg.tombstones;
+    }
+    HeapTuple old_row = td->tg_trigtuple;
+    TupleDesc desc = RelationGetDescr(rel);
+    bool key_null, created_null;
+    Datum values[4];
+    values[0] = heap_getattr(old_row, c->pk, desc, &key_null);
+    values[1] = heap_getattr(old_row, c->created_xid, desc, &created_null);
+    values[2] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    if (created_null) values[1] = values[2];
+    const char nulls[4] = {key_null ? 'n' : ' ', ' ', ' ', ' '};
+
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(c->tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                    SECURITY_RESTRICTED_OPERATION);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    int rc = run_plan(PlanKind::tombstone, c->tombstones, c->tombstones_nsp,
+                      NameStr(c->tombstones_name), c->pk_type, values, nulls);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "delta_sync: writing the tombstone failed (%d)", rc);
+    SPI_finish();
+    SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
+    return PointerGetDatum(nullptr);
 }
 
 // Raises the table's horizon to this transaction. The registry belongs to the extension's owner,
@@ -443,3 +568,4 @@ void register_trigger_callbacks() {
 DELTA_SYNC_TRIGGER(delta_sync_stamp, stamp)
 DELTA_SYNC_TRIGGER(delta_sync_soft_delete, soft_delete)
 DELTA_SYNC_TRIGGER(delta_sync_after_statement, after_statement)
+DELTA_SYNC_TRIGGER(delta_sync_tombstone, tombstone)
