@@ -264,7 +264,7 @@ COMMENT ON FUNCTION delta_sync.wait(regclass[], text[], interval) IS
 -- =============================================================================================
 
 -- track(tbl, deletes => 'hard'): DELETE removes the row as on an untracked table (row counts,
--- RETURNING, foreign-key actions, other triggers), and an AFTER DELETE row trigger records the
+-- RETURNING, foreign-key actions, other triggers), and an AFTER DELETE statement trigger records the
 -- key in the table's tombstone table (created next to it, key column of the key's own type), which
 -- delta_since() reports in "deleted" until purge() removes it. deletes => NULL (the default)
 -- keeps the table's mode, 'soft' for a table tracked afresh.
@@ -275,7 +275,7 @@ COMMENT ON COLUMN delta_sync.tracked.tombstones IS
 CREATE FUNCTION delta_sync._tombstone() RETURNS trigger
     AS 'MODULE_PATHNAME', 'delta_sync_tombstone' LANGUAGE C SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION delta_sync._tombstone() IS
-    'AFTER DELETE (or key-changing UPDATE) row trigger of hard-delete mode: records the old key in the tombstone table';
+    'hard-delete mode: AFTER DELETE statement trigger (old transition table) and AFTER UPDATE row trigger of key changes; records the old keys in the tombstone table';
 
 -- Whether the tombstones of a tombstone table (by its OID, the row's tableoid) are hidden from
 -- the current role: the table they belong to has row-level security that applies to it. Looked
@@ -487,7 +487,8 @@ BEGIN
         UPDATE delta_sync.tracked t SET tombstones = ts WHERE t.relid = tbl;
     END IF;
     EXECUTE format('CREATE TRIGGER delta_sync_tombstone AFTER DELETE ON %1$s
-                        FOR EACH ROW EXECUTE FUNCTION delta_sync._tombstone();
+                        REFERENCING OLD TABLE AS delta_sync_old
+                        FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._tombstone();
                     CREATE TRIGGER delta_sync_key_change AFTER UPDATE ON %1$s
                         FOR EACH ROW WHEN (OLD.%2$I IS DISTINCT FROM NEW.%2$I)
                         EXECUTE FUNCTION delta_sync._tombstone();

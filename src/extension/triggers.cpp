@@ -5,8 +5,9 @@
 //    created_at and the creation version cannot be changed by an UPDATE.
 //  soft_delete (BEFORE DELETE, each row): the row stays, with deleted_at = now(), through an
 //    UPDATE (so stamp gives it a new version); the physical delete is skipped.
-//  tombstone (hard-delete mode, instead of soft_delete; AFTER DELETE, and AFTER UPDATE when the
-//    key changed; each row): the row is really deleted, and its old key, creation version, this
+//  tombstone (hard-delete mode, instead of soft_delete; AFTER DELETE for each statement, from
+//    its transition table, and AFTER UPDATE for each row whose key changed): the row is really
+//    deleted, and its old key, creation version, this
 //    transaction and deleted_at go into the table's tombstone table (as its owner); the stamp
 //    trigger lets the key change in this mode and makes the new key a new row.
 //  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
@@ -40,6 +41,7 @@ extern "C" {
 #include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "utils/xid8.h"
 }
 
@@ -270,12 +272,13 @@ Datum stamp(FunctionCallInfo fcinfo) {
 // executions under way; a slot that goes stale while in use is only unlisted (relid cleared) and
 // its plan freed when its last execution ends; a full cache of running plans gets a plan of its
 // own for this one execution.
-enum class PlanKind { soft_delete, tombstone };
+enum class PlanKind { soft_delete, tombstone, statement_tombstones };
 
 struct SoftDeletePlan {
     PlanKind kind;
     Oid relid;  // InvalidOid: unlisted (free, or stale and waiting for its users to finish)
     Oid key_type;  // tombstone plans: the type of $1
+    NameData column;  // statement_tombstones plans: the key's column in the transition table
     Oid nsp;
     NameData relname;
     uint64 namespace_generation;
@@ -321,19 +324,44 @@ SPIPlanPtr prepare_tombstone(Oid nsp, const char* relname, Oid key_type) {
     return plan;
 }
 
-SPIPlanPtr prepare_plan(PlanKind kind, Oid nsp, const char* relname, Oid key_type) {
-    return kind == PlanKind::soft_delete ? prepare_soft_delete(nsp, relname)
-                                         : prepare_tombstone(nsp, relname, key_type);
+// The tombstones of every row a DELETE statement removed, from its transition table.
+SPIPlanPtr prepare_statement_tombstones(Oid nsp, const char* relname, const char* column) {
+    char* sql = psprintf(
+        "INSERT INTO %s AS ts (key, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
+        " SELECT o.%s, o.delta_sync_created_xid, $1, $2 FROM delta_sync_old o"
+        " ON CONFLICT (key) DO UPDATE"
+        " SET delta_sync_changed_xid = EXCLUDED.delta_sync_changed_xid,"
+        " deleted_at = EXCLUDED.deleted_at",
+        quote_qualified_identifier(get_namespace_name(nsp), relname), quote_identifier(column));
+    Oid types[2] = {XID8OID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
+    if (!plan) elog(ERROR, "delta_sync: cannot prepare the tombstones: %s", SPI_result_code_string(SPI_result));
+    return plan;
+}
+
+SPIPlanPtr prepare_plan(PlanKind kind, Oid nsp, const char* relname, Oid key_type,
+                        const char* column) {
+    switch (kind) {
+        case PlanKind::soft_delete:
+            return prepare_soft_delete(nsp, relname);
+        case PlanKind::tombstone:
+            return prepare_tombstone(nsp, relname, key_type);
+        case PlanKind::statement_tombstones:
+            break;
+    }
+    return prepare_statement_tombstones(nsp, relname, column);
 }
 
 // The slot holding a current plan for `rel`, or nullptr when every slot is running a plan (the
 // caller then prepares an unkept plan that SPI_finish frees).
-SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type) {
+SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type,
+                          const char* column) {
     SoftDeletePlan* slot = nullptr;
     for (auto& p : plans) {
         if (p.plan && p.relid == relid && p.kind == kind) {
             if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
-                p.namespace_generation == namespace_generation && p.key_type == key_type)
+                p.namespace_generation == namespace_generation && p.key_type == key_type &&
+                strcmp(NameStr(p.column), column) == 0)
                 return &p;
             if (p.users > 0)
                 p.relid = InvalidOid;  // stale but running: its last user frees it
@@ -356,10 +384,11 @@ SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname
     }
     if (!slot) return nullptr;
     if (slot->plan) release_slot_plan(slot);
-    SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type);
+    SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type, column);
     SPI_keepplan(plan);
     slot->kind = kind;
     slot->key_type = key_type;
+    namestrcpy(&slot->column, column);
     slot->relid = relid;
     slot->nsp = nsp;
     namestrcpy(&slot->relname, relname);
@@ -372,10 +401,10 @@ SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname
 // Runs a kept plan (the soft-delete UPDATE of one row, or a tombstone's INSERT), keeping its
 // slot's plan alive while it runs.
 int run_plan(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type, Datum* values,
-             const char* nulls) {
-    SoftDeletePlan* volatile slot = plan_slot(kind, relid, nsp, relname, key_type);
+             const char* nulls, const char* column = "") {
+    SoftDeletePlan* volatile slot = plan_slot(kind, relid, nsp, relname, key_type, column);
     if (!slot) {
-        SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type);
+        SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type, column);
         return SPI_execute_plan(plan, values, nulls, false, 0);
     }
     volatile int rc = 0;
@@ -442,10 +471,14 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
 // tombstone table), with the owner's rights.
 Datum tombstone(FunctionCallInfo fcinfo) {
     TriggerData* td = trigger_data(fcinfo, "delta_sync._tombstone()");
-    if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-        !(TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
+    bool statement = TRIGGER_FIRED_AFTER(td->tg_event) && !TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+                     TRIGGER_FIRED_BY_DELETE(td->tg_event) && td->tg_oldtable;
+    bool row = TRIGGER_FIRED_AFTER(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+               TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+    if (!statement && !row)
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("delta_sync._tombstone() must fire AFTER DELETE OR UPDATE FOR EACH ROW")));
+                        errmsg("delta_sync._tombstone() must fire AFTER DELETE FOR EACH STATEMENT "
+                               "with an old transition table, or AFTER UPDATE FOR EACH ROW")));
     Relation rel = td->tg_relation;
     TrackingColumns* c = tracking_columns(fcinfo, rel);
     if (!OidIsValid(c->tombstones)) {
@@ -476,6 +509,27 @@ Datum tombstone(FunctionCallInfo fcinfo) {
         c->tombstones_name = form->relname;
         ReleaseSysCache(classtup);
         c->tombstones = reg.tombstones;
+    }
+    if (statement) {
+        // A DELETE statement: one INSERT of the tombstones of every row it removed.
+        if (tuplestore_tuple_count(td->tg_oldtable) == 0) return PointerGetDatum(nullptr);
+        Datum values[2] = {FullTransactionIdGetDatum(GetTopFullTransactionId()),
+                           TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+        const char* column = NameStr(TupleDescAttr(RelationGetDescr(rel), c->pk - 1)->attname);
+        Oid save_user;
+        int save_sec;
+        GetUserIdAndSecContext(&save_user, &save_sec);
+        SetUserIdAndSecContext(c->tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                        SECURITY_RESTRICTED_OPERATION);
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+            elog(ERROR, "delta_sync: could not register the transition table");
+        int rc = run_plan(PlanKind::statement_tombstones, c->tombstones, c->tombstones_nsp,
+                          NameStr(c->tombstones_name), InvalidOid, values, nullptr, column);
+        if (rc != SPI_OK_INSERT) elog(ERROR, "delta_sync: writing the tombstones failed (%d)", rc);
+        SPI_finish();
+        SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
+        return PointerGetDatum(nullptr);
     }
     HeapTuple old_row = td->tg_trigtuple;
     TupleDesc desc = RelationGetDescr(rel);
