@@ -24,6 +24,12 @@
 extern "C" {
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "executor/tuptable.h"
+#include "utils/snapmgr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
@@ -67,6 +73,10 @@ struct TrackingColumns {
     Oid tombstones_nsp, tombstones_owner;
     NameData tombstones_name;
     Oid pk_type;
+    // The primary key's index and its equality, to find a soft-deleted row an INSERT reuses.
+    Oid pk_index;
+    RegProcedure pk_eq_proc;
+    Oid pk_collation;
 };
 
 AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -126,10 +136,18 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     c->created_xid = find_column(rel, desc, "delta_sync_created_xid", XID8OID, table);
     c->changed_xid = find_column(rel, desc, "delta_sync_changed_xid", XID8OID, table);
     c->pk = InvalidAttrNumber;
+    c->pk_eq_proc = InvalidOid;
     Oid pk_index = RelationGetPrimaryKeyIndex(rel);
+    c->pk_index = pk_index;
     if (OidIsValid(pk_index)) {
         Relation idx = index_open(pk_index, AccessShareLock);
-        if (idx->rd_index->indnkeyatts == 1) c->pk = idx->rd_index->indkey.values[0];
+        if (idx->rd_index->indnkeyatts == 1 && idx->rd_rel->relam == BTREE_AM_OID) {
+            c->pk = idx->rd_index->indkey.values[0];
+            Oid op = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+                                         idx->rd_opcintype[0], BTEqualStrategyNumber);
+            if (OidIsValid(op)) c->pk_eq_proc = get_opcode(op);
+            c->pk_collation = idx->rd_indcollation[0];
+        }
         index_close(idx, AccessShareLock);
     }
     if (c->pk == InvalidAttrNumber)
@@ -182,6 +200,49 @@ bool hard_delete_mode(Relation rel) {
     return false;
 }
 
+// An INSERT of a key whose row is soft-deleted creates the row anew: the soft-deleted row is
+// removed first, physically and without firing triggers or foreign-key actions (it left the
+// application's view when it was soft-deleted; rows that still reference its key now reference
+// the new row, as they referenced the soft-deleted one). No client needs to hear of the removal:
+// the new row is created later than anything they saw, and reaches them as created, which
+// replaces what they hold under that key. Runs the insert's own check (ON CONFLICT's too) into an
+// empty slot, so `INSERT ... ON CONFLICT DO UPDATE` of a soft-deleted key inserts the new row.
+void remove_soft_deleted(Relation rel, const TrackingColumns* c, Datum key) {
+    if (!OidIsValid(c->pk_eq_proc)) return;
+    Relation idx = index_open(c->pk_index, AccessShareLock);
+    ScanKeyData sk;
+    ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid, c->pk_collation,
+                           c->pk_eq_proc, key);
+    IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+    index_rescan(scan, &sk, 1, nullptr, 0);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    ItemPointerData tid;
+    bool found = false;
+    while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+        bool isnull;
+        slot_getattr(slot, c->deleted_at, &isnull);
+        if (!isnull) {
+            tid = slot->tts_tid;
+            found = true;
+            break;
+        }
+    }
+    index_endscan(scan);
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(idx, AccessShareLock);
+    if (!found) return;
+    TM_FailureData tmfd;
+    TM_Result result = table_tuple_delete(rel, &tid, GetCurrentCommandId(true), GetActiveSnapshot(),
+                                          InvalidSnapshot, true, &tmfd, false);
+    if (result != TM_Ok && result != TM_SelfModified)
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not serialize access due to concurrent update"),
+                        errdetail("The soft-deleted row of \"%s\" that this INSERT replaces was "
+                                  "changed by another transaction.",
+                                  RelationGetRelationName(rel))));
+    CommandCounterIncrement();
+}
+
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -225,6 +286,7 @@ Datum stamp(FunctionCallInfo fcinfo) {
     set(c->changed_xid, xid, false);
     set(c->updated_at, now, false);
     if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
+        if (!nulls[c->pk - 1]) remove_soft_deleted(rel, c, values[c->pk - 1]);
         set(c->created_xid, xid, false);
         if (nulls[c->created_at - 1]) set(c->created_at, now, false);
     } else if (!old_row_needed(td, c)) {
