@@ -368,15 +368,13 @@ BEGIN
     -- Tracked already, with everything in place: the threshold and the delete mode may change.
     current_mode := CASE
         WHEN EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
-                        AND tg.tgname = 'delta_sync_tombstone') THEN 'hard'
+                        AND tg.tgname = 'delta_sync_key_change') THEN 'hard'
         WHEN EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
                         AND tg.tgname = 'delta_sync_soft_delete') THEN 'soft' END;
     intact := EXISTS (SELECT 1 FROM delta_sync.tracked t WHERE t.relid = tbl)
         AND current_mode IS NOT NULL
         AND (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
               AND tg.tgname IN ('delta_sync_stamp', 'delta_sync_notify')) = 2
-        AND (current_mode = 'soft' OR EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = tbl
-              AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_key_change'))
         AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = tbl AND NOT a.attisdropped
               AND a.attname IN ('delta_sync_created_xid', 'delta_sync_changed_xid')) = 2;
     mode := coalesce(deletes, CASE WHEN intact THEN current_mode END, 'soft');
@@ -423,8 +421,46 @@ BEGIN
         VALUES (tbl, track.max_changes, pg_current_xact_id());
         current_mode := NULL;
     END IF;
-    IF mode IS NOT DISTINCT FROM current_mode THEN
+    SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
+    IF mode IS NOT DISTINCT FROM current_mode AND ts IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger tg
+           WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_tombstone') THEN
         RETURN;
+    END IF;
+
+    -- The tombstone table, in both modes: in soft-delete mode the deletes a foreign key cascades
+    -- into the table are real, and leave tombstones too. Next to the table, owned by the table's
+    -- owner, readable by the roles that may read the table now (grant SELECT on it to roles that
+    -- get it later).
+    IF ts IS NULL THEN
+        ts_name := left(rel.relname, 40) || '_delta_sync_tombstones';
+        IF to_regclass(format('%I.%I', rel.nspname, ts_name)) IS NOT NULL THEN
+            RAISE EXCEPTION 'relation %.% exists already', quote_ident(rel.nspname), quote_ident(ts_name)
+                USING ERRCODE = '42P07',
+                      DETAIL = 'delta_sync keeps the table''s tombstones in a table of that name.';
+        END IF;
+        EXECUTE format('CREATE TABLE %I.%I (key %s PRIMARY KEY,
+                            delta_sync_created_xid xid8 NOT NULL,
+                            delta_sync_changed_xid xid8 NOT NULL,
+                            deleted_at timestamptz NOT NULL)', rel.nspname, ts_name, pk_type);
+        ts := format('%I.%I', rel.nspname, ts_name)::regclass;
+        EXECUTE format('CREATE INDEX ON %s (delta_sync_changed_xid)', ts);
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', ts, rel.relowner::regrole::text);
+        EXECUTE format('COMMENT ON TABLE %s IS %L', ts,
+                       'delta_sync tombstones of ' || qualified || ': keys deleted for real');
+        -- A tombstone carries only a key, which row-level security on the table cannot judge:
+        -- roles the table's policies apply to read none (delta_since answers them with a resync
+        -- when a deletion they did not see exists).
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', ts);
+        EXECUTE format('CREATE POLICY readers_of_every_row ON %s FOR SELECT
+                            USING (NOT delta_sync._tombstones_hidden(tableoid))', ts);
+        FOR grantee_name IN
+            SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END
+              FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid = tbl AND a.privilege_type = 'SELECT' AND a.grantee <> rel.relowner
+        LOOP
+            EXECUTE format('GRANT SELECT ON %s TO %s', ts, grantee_name);
+        END LOOP;
+        UPDATE delta_sync.tracked t SET tombstones = ts WHERE t.relid = tbl;
     END IF;
 
     -- The delete mode. Rows soft-deleted before stay in the table and tombstones in theirs, and
@@ -432,7 +468,11 @@ BEGIN
     -- which raises the horizon, so cursors from before the switch resync.
     EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
                     DROP TRIGGER IF EXISTS delta_sync_tombstone ON %1$s;
-                    DROP TRIGGER IF EXISTS delta_sync_key_change ON %1$s', qualified);
+                    DROP TRIGGER IF EXISTS delta_sync_key_change ON %1$s;
+                    CREATE TRIGGER delta_sync_tombstone AFTER DELETE ON %1$s
+                        REFERENCING OLD TABLE AS delta_sync_old
+                        FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._tombstone();
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_tombstone', qualified);
     IF mode = 'soft' THEN
         EXECUTE format('CREATE TRIGGER delta_sync_soft_delete BEFORE DELETE ON %1$s
                             FOR EACH ROW EXECUTE FUNCTION delta_sync._soft_delete();
@@ -452,48 +492,10 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Hard: a tombstone table next to the table, owned by the table's owner, readable by the
-    -- roles that may read the table now (grant SELECT on it to roles that get it later).
-    SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
-    IF ts IS NULL THEN
-        ts_name := left(rel.relname, 40) || '_delta_sync_tombstones';
-        IF to_regclass(format('%I.%I', rel.nspname, ts_name)) IS NOT NULL THEN
-            RAISE EXCEPTION 'relation %.% exists already', quote_ident(rel.nspname), quote_ident(ts_name)
-                USING ERRCODE = '42P07',
-                      DETAIL = 'Hard-delete mode keeps the table''s tombstones in a table of that name.';
-        END IF;
-        EXECUTE format('CREATE TABLE %I.%I (key %s PRIMARY KEY,
-                            delta_sync_created_xid xid8 NOT NULL,
-                            delta_sync_changed_xid xid8 NOT NULL,
-                            deleted_at timestamptz NOT NULL)', rel.nspname, ts_name, pk_type);
-        ts := format('%I.%I', rel.nspname, ts_name)::regclass;
-        EXECUTE format('CREATE INDEX ON %s (delta_sync_changed_xid)', ts);
-        EXECUTE format('ALTER TABLE %s OWNER TO %I', ts, rel.relowner::regrole::text);
-        EXECUTE format('COMMENT ON TABLE %s IS %L', ts,
-                       'delta_sync tombstones of ' || qualified || ': keys deleted in hard-delete mode');
-        -- A tombstone carries only a key, which row-level security on the table cannot judge:
-        -- roles the table's policies apply to read none (delta_since answers them with a resync
-        -- when a deletion they did not see exists).
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', ts);
-        EXECUTE format('CREATE POLICY readers_of_every_row ON %s FOR SELECT
-                            USING (NOT delta_sync._tombstones_hidden(tableoid))', ts);
-        FOR grantee_name IN
-            SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END
-              FROM pg_class c, aclexplode(c.relacl) a
-             WHERE c.oid = tbl AND a.privilege_type = 'SELECT' AND a.grantee <> rel.relowner
-        LOOP
-            EXECUTE format('GRANT SELECT ON %s TO %s', ts, grantee_name);
-        END LOOP;
-        UPDATE delta_sync.tracked t SET tombstones = ts WHERE t.relid = tbl;
-    END IF;
-    EXECUTE format('CREATE TRIGGER delta_sync_tombstone AFTER DELETE ON %1$s
-                        REFERENCING OLD TABLE AS delta_sync_old
-                        FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._tombstone();
-                    CREATE TRIGGER delta_sync_key_change AFTER UPDATE ON %1$s
+    EXECUTE format('CREATE TRIGGER delta_sync_key_change AFTER UPDATE ON %1$s
                         FOR EACH ROW WHEN (OLD.%2$I IS DISTINCT FROM NEW.%2$I)
                         EXECUTE FUNCTION delta_sync._tombstone();
-                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_tombstone,
-                                     ENABLE ALWAYS TRIGGER delta_sync_key_change', qualified, pk_name);
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_key_change', qualified, pk_name);
 END
 $fn$;
 COMMENT ON FUNCTION delta_sync.track(regclass, integer, text) IS

@@ -492,6 +492,11 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     Relation rel = td->tg_relation;
     const TrackingColumns* c = tracking_columns(fcinfo, rel);
     HeapTuple tuple = td->tg_trigtuple;
+    // A delete cascaded by a foreign key (ON DELETE CASCADE of a parent whose row went away):
+    // only PostgreSQL's referential-integrity queries run with SECURITY_NOFORCE_RLS. The row is
+    // deleted for real, so no row is left referencing a parent that is gone, and the statement
+    // trigger records its tombstone, so clients hear of it.
+    if (InNoForceRLSOperation()) return PointerGetDatum(tuple);
     bool isnull;
     heap_getattr(tuple, c->deleted_at, RelationGetDescr(rel), &isnull);
     if (!isnull) {
@@ -573,8 +578,11 @@ Datum tombstone(FunctionCallInfo fcinfo) {
         c->tombstones = reg.tombstones;
     }
     if (statement) {
-        // A DELETE statement: one INSERT of the tombstones of every row it removed.
-        if (tuplestore_tuple_count(td->tg_oldtable) == 0) return PointerGetDatum(nullptr);
+        // A DELETE statement: one INSERT of the tombstones of every row it removed. In
+        // soft-delete mode only cascaded deletes remove rows; purge() removes rows whose
+        // deletion clients heard of already (and raises the horizon past them).
+        if (tuplestore_tuple_count(td->tg_oldtable) == 0 || purging_relid == RelationGetRelid(rel))
+            return PointerGetDatum(nullptr);
         Datum values[2] = {FullTransactionIdGetDatum(GetTopFullTransactionId()),
                            TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
         const char* column = NameStr(TupleDescAttr(RelationGetDescr(rel), c->pk - 1)->attname);
