@@ -159,3 +159,20 @@ DROP FUNCTION audit_delete();
 REVOKE CREATE ON SCHEMA public FROM regress_ds_hard_owner;
 DROP ROLE regress_ds_hard_reader;
 DROP ROLE regress_ds_hard_owner;
+
+-- A composite key: the key change and the deletion reach the client encoded as the records'
+-- keys are (the key-change trigger compares keys with the primary key index's equality).
+CREATE SCHEMA keys;
+CREATE TYPE keys.code AS (v text);
+CREATE TABLE coded (id keys.code PRIMARY KEY, n integer);
+INSERT INTO coded VALUES (ROW('a'), 1), (ROW('b'), 2);
+SELECT delta_sync.track('coded', deletes => 'hard');
+SELECT d->>'serverVersion' AS k0 FROM delta_since('coded') d \gset
+UPDATE coded SET id = ROW('c') WHERE n = 1;
+UPDATE coded SET n = 20 WHERE n = 2;
+DELETE FROM coded WHERE n = 20;
+SELECT (SELECT json_agg(e->'id') FROM json_array_elements(d->'created') e) AS created_ids,
+       d->'updated' AS updated, d->'deleted' AS deleted
+  FROM delta_since('coded', :'k0') d;
+DROP TABLE coded;
+DROP SCHEMA keys CASCADE;
