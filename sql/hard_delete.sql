@@ -176,3 +176,15 @@ SELECT (SELECT json_agg(e->'id') FROM json_array_elements(d->'created') e) AS cr
   FROM delta_since('coded', :'k0') d;
 DROP TABLE coded;
 DROP SCHEMA keys CASCADE;
+
+-- A key respelled but equal under its type's equality is a different key to clients: the old
+-- spelling is deleted, the new one created.
+CREATE TABLE amounts (id numeric PRIMARY KEY, n integer);
+INSERT INTO amounts VALUES (1.0, 1);
+SELECT delta_sync.track('amounts', deletes => 'hard');
+SELECT d->>'serverVersion' AS a0 FROM delta_since('amounts') d \gset
+UPDATE amounts SET id = 1.00 WHERE n = 1;
+SELECT (SELECT json_agg(e->'id') FROM json_array_elements(d->'created') e) AS created_ids,
+       d->'updated' AS updated, d->'deleted' AS deleted
+  FROM delta_since('amounts', :'a0') d;
+DROP TABLE amounts;

@@ -311,7 +311,9 @@ std::string delta_predicate() {
 
 // The tombstones a delta reports (hard-delete mode): deletions P does not see, of keys P saw
 // created, and not superseded by a row of the table with the same key (a key inserted again after
-// its deletion is that row's to report, as created or updated, never deleted).
+// its deletion is that row's to report, as created or updated, never deleted). The same key as
+// clients see it: equal under the key's equality (through the primary key index) and spelled the
+// same ('1.0' and '1.00' are equal numerics but different keys to a client).
 std::string tombstone_predicate(const TableShape& shape) {
     return std::string("ts.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" +
            " AND NOT pg_catalog.pg_visible_in_snapshot(ts." + changed_xid_column +
@@ -319,7 +321,8 @@ std::string tombstone_predicate(const TableShape& shape) {
            " OPERATOR(pg_catalog.<>) $3 AND pg_catalog.pg_visible_in_snapshot(ts." +
            created_xid_column + ", $2::pg_catalog.pg_snapshot) AND NOT EXISTS (SELECT 1 FROM ONLY " +
            shape.qualified_name + " x WHERE x." + shape.pk_column + " " + shape.pk_equals +
-           " ts.key)";
+           " ts.key AND x." + shape.pk_column +
+           "::pg_catalog.text OPERATOR(pg_catalog.=) ts.key::pg_catalog.text)";
 }
 
 enum class DeltaRows { records, count, tombstones_only };

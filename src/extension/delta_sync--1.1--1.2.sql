@@ -299,7 +299,6 @@ DECLARE
     pk smallint[];
     pk_name name;
     pk_type text;
-    pk_eq text;
     needed constant text[] := ARRAY['created_at', 'updated_at', 'deleted_at',
                                     'delta_sync_created_xid', 'delta_sync_changed_xid'];
     needed_type constant regtype[] := ARRAY['timestamptz', 'timestamptz', 'timestamptz',
@@ -361,17 +360,6 @@ BEGIN
         RAISE EXCEPTION 'the primary key of % is %, a column delta_sync maintains', qualified, pk_name
             USING ERRCODE = '0A000';
     END IF;
-    -- The key's equality, the one its primary key index uses, named with its schema (a key of a
-    -- type from an extension, citext, has it outside pg_catalog).
-    SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname) INTO pk_eq
-      FROM pg_constraint con
-      JOIN pg_index i ON i.indexrelid = con.conindid
-      JOIN pg_opclass oc ON oc.oid = i.indclass[0]
-      JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoplefttype = oc.opcintype
-                     AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3
-      JOIN pg_operator o ON o.oid = ao.amopopr
-      JOIN pg_namespace n ON n.oid = o.oprnamespace
-     WHERE con.conrelid = tbl AND con.contype = 'p';
 
     -- The table before its registry row, as on every path that writes one (purge, TRUNCATE,
     -- ALTER, untrack, DROP): a self-conflicting lock that readers and writers pass.
@@ -504,11 +492,14 @@ BEGIN
         RETURN;
     END IF;
 
+    -- A key change is a change of the key as clients get it, its text: keys equal under their
+    -- type's equality but spelled differently ('1.0' and '1.00' as numeric, 'Abc' and 'ABC' as
+    -- citext) are different keys to a client. (The cast also needs no operator from any schema.)
     EXECUTE format('CREATE TRIGGER delta_sync_key_change AFTER UPDATE ON %1$s
-                        FOR EACH ROW WHEN (NOT (OLD.%2$I %3$s NEW.%2$I))
+                        FOR EACH ROW
+                        WHEN (OLD.%2$I::pg_catalog.text IS DISTINCT FROM NEW.%2$I::pg_catalog.text)
                         EXECUTE FUNCTION delta_sync._tombstone();
-                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_key_change',
-                   qualified, pk_name, coalesce(pk_eq, 'OPERATOR(pg_catalog.=)'));
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_key_change', qualified, pk_name);
 END
 $fn$;
 COMMENT ON FUNCTION delta_sync.track(regclass, integer, text) IS
