@@ -48,6 +48,20 @@ DELETE FROM again WHERE id = 5;
 INSERT INTO again VALUES (5, 'parent again');
 SELECT c.id, a.v FROM again_child c JOIN again a ON a.id = c.parent;
 
+-- A key re-inserted with another spelling (equal numerics): the soft-deleted row goes, and its
+-- key reaches clients as deleted, since the new row's key is another key to them.
+CREATE TABLE amounts (id numeric PRIMARY KEY);
+INSERT INTO amounts VALUES (1.0), (2.0);
+SELECT delta_sync.track('amounts');
+SELECT d->>'serverVersion' AS a0 FROM delta_since('amounts') d \gset
+DELETE FROM amounts;
+INSERT INTO amounts VALUES (1.00), (2.0);
+SELECT id, deleted_at IS NULL AS live FROM amounts ORDER BY id::text;
+SELECT (SELECT json_agg(e->'id') FROM json_array_elements(d->'created') e) AS created_ids,
+       d->'updated' AS updated, d->'deleted' AS deleted
+  FROM delta_since('amounts', :'a0') d;
+DROP TABLE amounts;
+
 -- track warns about DELETE triggers that soft deletes stop.
 CREATE TABLE audited (id integer PRIMARY KEY);
 CREATE FUNCTION audited_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$;

@@ -200,6 +200,10 @@ bool hard_delete_mode(Relation rel) {
     return false;
 }
 
+bool find_tombstones(TrackingColumns* c, Relation rel, bool required);
+void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum created,
+                     bool created_null);
+
 // An INSERT of a key whose row is soft-deleted creates the row anew: the soft-deleted row is
 // removed first, physically and without firing triggers or foreign-key actions (it left the
 // application's view when it was soft-deleted; rows that still reference its key now reference
@@ -207,7 +211,7 @@ bool hard_delete_mode(Relation rel) {
 // the new row is created later than anything they saw, and reaches them as created, which
 // replaces what they hold under that key. Runs the insert's own check (ON CONFLICT's too) into an
 // empty slot, so `INSERT ... ON CONFLICT DO UPDATE` of a soft-deleted key inserts the new row.
-void remove_soft_deleted(Relation rel, const TrackingColumns* c, Datum key) {
+void remove_soft_deleted(Relation rel, TrackingColumns* c, Datum key) {
     if (!OidIsValid(c->pk_eq_proc)) return;
     Relation idx = index_open(c->pk_index, AccessShareLock);
     ScanKeyData sk;
@@ -218,19 +222,26 @@ void remove_soft_deleted(Relation rel, const TrackingColumns* c, Datum key) {
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     ItemPointerData tid;
     bool found = false;
+    Datum old_key = 0, old_created = 0;
+    bool old_created_null = true;
     while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
         bool isnull;
         slot_getattr(slot, c->deleted_at, &isnull);
         if (!isnull) {
             tid = slot->tts_tid;
             found = true;
+            bool key_null;
+            old_key = datumCopy(slot_getattr(slot, c->pk, &key_null), c->pk_byval, c->pk_len);
+            old_created = slot_getattr(slot, c->created_xid, &old_created_null);
             break;
         }
     }
     index_endscan(scan);
     ExecDropSingleTupleTableSlot(slot);
     index_close(idx, AccessShareLock);
-    if (!found) return;
+    // A table tracked before tombstone tables existed keeps the old rule (23505): the removed
+    // row's key, if spelled otherwise than the new one, would reach no client as deleted.
+    if (!found || !find_tombstones(c, rel, false)) return;
     TM_FailureData tmfd;
     TM_Result result = table_tuple_delete(rel, &tid, GetCurrentCommandId(true), GetActiveSnapshot(),
                                           InvalidSnapshot, true, &tmfd, false);
@@ -241,6 +252,9 @@ void remove_soft_deleted(Relation rel, const TrackingColumns* c, Datum key) {
                                   "changed by another transaction.",
                                   RelationGetRelationName(rel))));
     CommandCounterIncrement();
+    // Its tombstone: superseded by the new row when the key is spelled the same, reported when
+    // it is spelled otherwise (1.0 soft-deleted, 1.00 inserted), so no client keeps the old one.
+    write_tombstone(c, old_key, false, old_created, old_created_null);
 }
 
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
@@ -530,29 +544,16 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     return PointerGetDatum(nullptr);  // skip the physical delete
 }
 
-// Hard-delete mode (AFTER DELETE, and AFTER UPDATE when the key changed; each row): the old key,
-// the old row's creation version, this transaction and deleted_at go into the table's tombstone
-// table. The deleting role needs no rights on it: the INSERT runs as the tombstone table's owner
-// (the table's owner) under SECURITY_RESTRICTED_OPERATION, as PostgreSQL's RI triggers run their
-// queries; what it can run is the owner's own (triggers or index expressions the owner put on the
-// tombstone table), with the owner's rights.
-Datum tombstone(FunctionCallInfo fcinfo) {
-    TriggerData* td = trigger_data(fcinfo, "delta_sync._tombstone()");
-    bool statement = TRIGGER_FIRED_AFTER(td->tg_event) && !TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
-                     TRIGGER_FIRED_BY_DELETE(td->tg_event) && td->tg_oldtable;
-    bool row = TRIGGER_FIRED_AFTER(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
-               TRIGGER_FIRED_BY_UPDATE(td->tg_event);
-    if (!statement && !row)
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("delta_sync._tombstone() must fire AFTER DELETE FOR EACH STATEMENT "
-                               "with an old transition table, or AFTER UPDATE FOR EACH ROW")));
-    Relation rel = td->tg_relation;
-    TrackingColumns* c = tracking_columns(fcinfo, rel);
-    if (!OidIsValid(c->tombstones)) {
+// The table's tombstone table, looked up in the registry once per statement. Without one: an
+// error when `required`, else false.
+bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
+    if (OidIsValid(c->tombstones)) return true;
+    {
         RegistryRow reg = read_registry_row(RelationGetRelid(rel));
         HeapTuple classtup = reg.found && OidIsValid(reg.tombstones)
                                  ? SearchSysCache1(RELOID, ObjectIdGetDatum(reg.tombstones))
                                  : nullptr;
+        if (!HeapTupleIsValid(classtup) && !required) return false;
         if (!HeapTupleIsValid(classtup)) {
             const char* literal = quote_literal_cstr(quote_qualified_identifier(
                 get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)));
@@ -577,6 +578,53 @@ Datum tombstone(FunctionCallInfo fcinfo) {
         ReleaseSysCache(classtup);
         c->tombstones = reg.tombstones;
     }
+    return true;
+}
+
+// One tombstone: the old key and its creation version, deleted by this transaction now. Written
+// as the tombstone table's owner (the table's) under SECURITY_RESTRICTED_OPERATION.
+void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum created,
+                     bool created_null) {
+    Datum values[4];
+    values[0] = key;
+    values[1] = created;
+    values[2] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    if (created_null) values[1] = values[2];
+    const char nulls[4] = {key_null ? 'n' : ' ', ' ', ' ', ' '};
+
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(c->tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                    SECURITY_RESTRICTED_OPERATION);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+    int rc = run_plan(PlanKind::tombstone, c->tombstones, c->tombstones_nsp,
+                      NameStr(c->tombstones_name), c->pk_type, values, nulls);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "delta_sync: writing the tombstone failed (%d)", rc);
+    SPI_finish();
+    SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
+}
+
+// Hard-delete mode (AFTER DELETE, and AFTER UPDATE when the key changed; each row): the old key,
+// the old row's creation version, this transaction and deleted_at go into the table's tombstone
+// table. The deleting role needs no rights on it: the INSERT runs as the tombstone table's owner
+// (the table's owner) under SECURITY_RESTRICTED_OPERATION, as PostgreSQL's RI triggers run their
+// queries; what it can run is the owner's own (triggers or index expressions the owner put on the
+// tombstone table), with the owner's rights.
+Datum tombstone(FunctionCallInfo fcinfo) {
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._tombstone()");
+    bool statement = TRIGGER_FIRED_AFTER(td->tg_event) && !TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+                     TRIGGER_FIRED_BY_DELETE(td->tg_event) && td->tg_oldtable;
+    bool row = TRIGGER_FIRED_AFTER(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+               TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+    if (!statement && !row)
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("delta_sync._tombstone() must fire AFTER DELETE FOR EACH STATEMENT "
+                               "with an old transition table, or AFTER UPDATE FOR EACH ROW")));
+    Relation rel = td->tg_relation;
+    TrackingColumns* c = tracking_columns(fcinfo, rel);
+    find_tombstones(c, rel, true);
     if (statement) {
         // A DELETE statement: one INSERT of the tombstones of every row it removed. In
         // soft-delete mode only cascaded deletes remove rows; purge() removes rows whose
@@ -601,28 +649,10 @@ Datum tombstone(FunctionCallInfo fcinfo) {
         SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
         return PointerGetDatum(nullptr);
     }
-    HeapTuple old_row = td->tg_trigtuple;
-    TupleDesc desc = RelationGetDescr(rel);
     bool key_null, created_null;
-    Datum values[4];
-    values[0] = heap_getattr(old_row, c->pk, desc, &key_null);
-    values[1] = heap_getattr(old_row, c->created_xid, desc, &created_null);
-    values[2] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-    values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-    if (created_null) values[1] = values[2];
-    const char nulls[4] = {key_null ? 'n' : ' ', ' ', ' ', ' '};
-
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
-    SetUserIdAndSecContext(c->tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-                                                    SECURITY_RESTRICTED_OPERATION);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
-    int rc = run_plan(PlanKind::tombstone, c->tombstones, c->tombstones_nsp,
-                      NameStr(c->tombstones_name), c->pk_type, values, nulls);
-    if (rc != SPI_OK_INSERT) elog(ERROR, "delta_sync: writing the tombstone failed (%d)", rc);
-    SPI_finish();
-    SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
+    Datum key = heap_getattr(td->tg_trigtuple, c->pk, RelationGetDescr(rel), &key_null);
+    Datum created = heap_getattr(td->tg_trigtuple, c->created_xid, RelationGetDescr(rel), &created_null);
+    write_tombstone(c, key, key_null, created, created_null);
     return PointerGetDatum(nullptr);
 }
 
