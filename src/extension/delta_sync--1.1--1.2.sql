@@ -432,12 +432,13 @@ BEGIN
     -- owner, readable by the roles that may read the table now (grant SELECT on it to roles that
     -- get it later).
     IF ts IS NULL THEN
+        -- The first free name: one left behind (DROP EXTENSION ... CASCADE keeps tombstone
+        -- tables, which are the application's tables, not the extension's) is not reused.
         ts_name := left(rel.relname, 40) || '_delta_sync_tombstones';
-        IF to_regclass(format('%I.%I', rel.nspname, ts_name)) IS NOT NULL THEN
-            RAISE EXCEPTION 'relation %.% exists already', quote_ident(rel.nspname), quote_ident(ts_name)
-                USING ERRCODE = '42P07',
-                      DETAIL = 'delta_sync keeps the table''s tombstones in a table of that name.';
-        END IF;
+        FOR i IN 2 .. 1000 LOOP
+            EXIT WHEN to_regclass(format('%I.%I', rel.nspname, ts_name)) IS NULL;
+            ts_name := left(rel.relname, 40) || '_delta_sync_tombstones_' || i;
+        END LOOP;
         EXECUTE format('CREATE TABLE %I.%I (key %s PRIMARY KEY,
                             delta_sync_created_xid xid8 NOT NULL,
                             delta_sync_changed_xid xid8 NOT NULL,
