@@ -188,3 +188,13 @@ SELECT (SELECT json_agg(e->'id') FROM json_array_elements(d->'created') e) AS cr
        d->'updated' AS updated, d->'deleted' AS deleted
   FROM delta_since('amounts', :'a0') d;
 DROP TABLE amounts;
+
+-- delta_sync.wait hears of a hard delete (the row is gone; its tombstone is the change).
+CREATE TABLE waited (id integer PRIMARY KEY);
+INSERT INTO waited VALUES (1), (2);
+SELECT delta_sync.track('waited', deletes => 'hard');
+SELECT d->>'serverVersion' AS w0 FROM delta_since('waited') d \gset
+SELECT delta_sync.wait('{waited}', ARRAY[:'w0'], '50 ms') AS before_delete;
+DELETE FROM waited WHERE id = 1;
+SELECT delta_sync.wait('{waited}', ARRAY[:'w0'], '10 s') AS after_delete;
+DROP TABLE waited;

@@ -22,6 +22,7 @@
 #include "cursor.hpp"
 #include "live.hpp"
 #include "registry.hpp"
+#include "server_history.hpp"
 #include "snapshot_cursor.hpp"
 
 extern "C" {
@@ -114,6 +115,27 @@ bool any_visible(Relation heap, Relation index, Snapshot snap, StrategyNumber st
     return found;
 }
 
+// Whether the tombstone table has a deletion the cursor does not see (as for the table's rows).
+bool tombstones_changed(Oid tombstones, const Watched& w, Snapshot snap) {
+    Relation ts = try_table_open(tombstones, AccessShareLock);
+    if (!ts) return true;  // gone: the client's next pull says what to do
+    AttrNumber changed_xid = column_number(ts, "delta_sync_changed_xid");
+    Relation index = changed_xid != InvalidAttrNumber ? open_version_index(ts, changed_xid) : nullptr;
+    bool changed = true;
+    if (index) {
+        TupleTableSlot* slot = table_slot_create(ts, nullptr);
+        changed = any_visible(ts, index, snap, BTGreaterEqualStrategyNumber, F_XID8GE,
+                              w.since.xmax, slot);
+        for (std::size_t i = 0; !changed && i < w.since.xip.size(); ++i)
+            changed = any_visible(ts, index, snap, BTEqualStrategyNumber, F_XID8EQ,
+                                  w.since.xip[i], slot);
+        ExecDropSingleTupleTableSlot(slot);
+        index_close(index, AccessShareLock);
+    }
+    table_close(ts, AccessShareLock);
+    return changed;
+}
+
 // Plain data for the probe: whether table `w` changed for its cursor, seen from `snap`.
 bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     Relation rel = try_table_open(w.relid, AccessShareLock);
@@ -123,7 +145,8 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     AttrNumber changed_xid = column_number(rel, "delta_sync_changed_xid");
     Relation index = changed_xid != InvalidAttrNumber ? open_version_index(rel, changed_xid) : nullptr;
     if (!reg.found || !index ||
-        judge_cursor(w.since, clock, reg.horizon, reg.purged_through) != CursorFate::usable) {
+        judge_cursor(w.since, clock, reg.horizon, reg.purged_through, reg.purged_by) !=
+            CursorFate::usable) {
         changed = true;
     } else {
         TupleTableSlot* slot = table_slot_create(rel, nullptr);
@@ -133,6 +156,8 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
             changed = any_visible(rel, index, snap, BTEqualStrategyNumber, F_XID8EQ,
                                   w.since.xip[i], slot);
         ExecDropSingleTupleTableSlot(slot);
+        // Rows deleted for real (hard-delete mode, cascaded deletes) left tombstones.
+        if (!changed && OidIsValid(reg.tombstones)) changed = tombstones_changed(reg.tombstones, w, snap);
     }
     if (index) index_close(index, AccessShareLock);
     table_close(rel, AccessShareLock);  // released now: a wait holds no lock while it sleeps
@@ -144,8 +169,9 @@ int probe(const std::vector<Watched>& watched, bool* hit, MemoryContext scratch)
     MemoryContext old = MemoryContextSwitchTo(scratch);
     Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
     PushActiveSnapshot(snap);
+    bool in_recovery = RecoveryInProgress();
     ServerClock clock{GetSystemIdentifier(), U64FromFullTransactionId(ReadNextFullTransactionId()),
-                      RecoveryInProgress()};
+                      in_recovery, current_history_point(in_recovery)};
     int n = 0;
     for (std::size_t i = 0; i < watched.size(); ++i) {
         hit[i] = table_changed(watched[i], snap, clock);
