@@ -3,7 +3,7 @@
 deltas all along; at the end the client's copy must equal the table.
 
 The writers use multi-statement transactions (inserts, updates, DELETEs that become soft deletes,
-undeletes), hold some open across several pulls (late commits: the trap that loses changes with
+undeletes, inserts of keys that may be soft-deleted), hold some open across several pulls (late commits: the trap that loses changes with
 `updated_at > since`), and roll some back. The client alternates plain pulls, paged pulls, and
 pulls with a tiny max_changes that force full resyncs. Prints `diverged rows: 0 of N`; any other
 count, or any error, fails.
@@ -107,9 +107,13 @@ class Writer(threading.Thread):
                             (f"upd {rng.random():.6f}", rng.randint(1, hi)))
             elif op < 0.85:
                 cur.execute("DELETE FROM items WHERE id = %s", (rng.randint(1, hi),))
-            else:
+            elif op < 0.93:
                 cur.execute("UPDATE items SET deleted_at = NULL WHERE id = %s AND deleted_at IS NOT NULL",
                             (rng.randint(1, hi),))
+            else:
+                # A key that may be soft-deleted comes back as a new row.
+                cur.execute("INSERT INTO items (id, name, qty) VALUES (%s, 'again', 1)"
+                            " ON CONFLICT (id) DO NOTHING", (rng.randint(1, hi),))
             if rng.random() < 0.3:
                 # Held open across pulls: commits late, after cursors newer than its writes.
                 time.sleep(rng.uniform(0.05, 0.6))
