@@ -321,7 +321,7 @@ BEGIN
             coalesce(max_changes::text, 'NULL') USING ERRCODE = '22023';
     END IF;
     IF deletes IS NOT NULL AND deletes NOT IN ('soft', 'hard') THEN
-        RAISE EXCEPTION 'delta_sync.track: deletes must be ''soft'' or ''hard'', not %',
+        RAISE EXCEPTION 'deletes must be ''soft'' or ''hard'', not %',
             quote_literal(deletes) USING ERRCODE = '22023';
     END IF;
     SELECT c.relkind, c.relowner, c.relname, n.nspname INTO rel
@@ -486,7 +486,7 @@ BEGIN
            AND (tg.tgtype & 1) <> 0 AND tg.tgname NOT LIKE 'delta\_sync\_%'
            AND ((tg.tgtype & 2) = 0 OR tg.tgname > 'delta_sync_soft_delete');
         IF stopped IS NOT NULL THEN
-            RAISE WARNING 'DELETE triggers of % will not fire in soft-delete mode: %', qualified, stopped
+            RAISE WARNING 'soft-delete mode stops the DELETE triggers of %: %', qualified, stopped
                 USING DETAIL = 'A soft delete is an UPDATE of deleted_at: AFTER DELETE row triggers and BEFORE DELETE row triggers that sort after "delta_sync_soft_delete" never see the row.',
                       HINT = 'Track the table with deletes => ''hard'' to keep them firing.';
         END IF;
