@@ -101,8 +101,9 @@ with database("sharing") as (dsn, conn):
     # patience (the earlier client gave up after 10 s), then applies what it was waiting with.
     proc = watch(dsn, ["products", "orders"], 3600, "sharing_watch")
     try:
+        # Up: between pulls (idle), or in delta_sync.wait() (active, holding no lock).
         wait_server(conn, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sharing_watch' "
-                          "AND state = 'idle'", "the watch is up")
+                          "AND (state = 'idle' OR query LIKE '%delta_sync.wait%')", "the watch is up")
         time.sleep(0.5)
         writer = sqlite3.connect(replica, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
@@ -125,8 +126,9 @@ with database("sharing") as (dsn, conn):
         check(proc.poll() is None, "the watch goes on without orders")
 
         # A renamed table keeps its wake-ups: only a notification can apply this within the hour.
+        # Back: between pulls (idle), or in delta_sync.wait() (active, holding no lock).
         wait_server(conn, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sharing_watch' "
-                          "AND state = 'idle'", "the watch is back")
+                          "AND (state = 'idle' OR query LIKE '%delta_sync.wait%')", "the watch is back")
         sql(conn, "ALTER TABLE products RENAME TO goods")
         sql(conn, "UPDATE goods SET name = 'renamed' WHERE id = 5")
         wait_for("SELECT name FROM products WHERE id = 5", "renamed", "change after rename")
