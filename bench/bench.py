@@ -36,6 +36,8 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 PAGE_SIZE = int(os.environ.get("BENCH_PAGE_SIZE", "10000"))
 WRITE_ROWS = int(os.environ.get("BENCH_WRITE_ROWS", "1000000"))
 PGBENCH_ROWS = 100000  # fixed by pgbench_*.sql
+DELETE_ROWS = int(os.environ.get("BENCH_DELETE_ROWS", "100000"))
+SINGLE_DELETES = int(os.environ.get("BENCH_SINGLE_DELETES", "2000"))
 PGBENCH_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", "10"))
 PGBENCH_CLIENTS = 8
 CHANGES = 100
@@ -345,6 +347,54 @@ def bench_writes(db, res):
                      "moddatetime_vs_none": summary(ratios(s, "moddatetime", "none"))}
     log("bulk update ÷ moddatetime %.2f, ÷ no trigger %.2f" % (
         res["writes"]["vs_moddatetime"]["median"], res["writes"]["vs_none"]["median"]))
+
+
+def bench_deletes(db, res):
+    """DELETE in hard-delete mode (the row goes, a tombstone is written) ÷ the same table
+    untracked: one bulk DELETE of every row, and single-row DELETEs each in its own transaction.
+    Both tables are refilled (and the tombstones emptied) untimed before every sample."""
+    db.run("DROP TABLE IF EXISTS del_hard, del_none")
+    for t in ("del_hard", "del_none"):
+        db.run("CREATE TABLE %s (id integer PRIMARY KEY, name text NOT NULL, qty integer NOT NULL)" % t)
+    db.run("SELECT delta_sync.track('del_hard', deletes => 'hard')")
+    db.run("ALTER TABLE del_none ADD COLUMN created_at timestamptz NOT NULL DEFAULT now(), "
+           "ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now(), ADD COLUMN deleted_at timestamptz")
+
+    def refill(t, rows):
+        if t == "del_hard":
+            db.run("TRUNCATE del_hard_delta_sync_tombstones")
+        db.run("DELETE FROM %s" % t)
+        db.run("INSERT INTO %s (id, name, qty) SELECT g, 'row ' || g, g %% 17 "
+               "FROM generate_series(1, %d) g" % (t, rows))
+        db.run("VACUUM %s" % t)
+        db.run("CHECKPOINT")
+
+    def bulk(t):
+        def f():
+            refill(t, DELETE_ROWS)
+            return db.timed("DELETE FROM %s" % t)
+        return f
+
+    def single(t):
+        def f():
+            refill(t, SINGLE_DELETES)
+            start = time.perf_counter()
+            for i in range(1, SINGLE_DELETES + 1):
+                db.cur.execute("DELETE FROM %s WHERE id = %%s" % t, (i,))
+            return (time.perf_counter() - start) / SINGLE_DELETES
+        return f
+
+    b = interleaved(RUNS, {t: bulk(t) for t in ("del_hard", "del_none")})
+    s1 = interleaved(RUNS, {t: single(t) for t in ("del_hard", "del_none")})
+    res["deletes"] = {"bulk_rows": DELETE_ROWS, "single_deletes": SINGLE_DELETES,
+                      "bulk_seconds": {k: summary(v) for k, v in b.items()},
+                      "single_seconds": {k: summary(v) for k, v in s1.items()},
+                      "bulk_hard_vs_untracked": summary(ratios(b, "del_hard", "del_none")),
+                      "single_hard_vs_untracked": summary(ratios(s1, "del_hard", "del_none"))}
+    db.run("DROP TABLE del_hard, del_none")
+    log("hard-delete mode ÷ untracked: bulk DELETE %.2f, single-row DELETE %.2f" % (
+        res["deletes"]["bulk_hard_vs_untracked"]["median"],
+        res["deletes"]["single_hard_vs_untracked"]["median"]))
 
 
 def pgbench(script, seconds, sample_waits=False, env=None):
@@ -699,7 +749,7 @@ def bench_live(db, res):
     res["live"] = out
 
 
-STEPS = {"live": bench_live, "snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
+STEPS = {"deletes": bench_deletes, "live": bench_live, "snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
          "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
          "mcp": bench_mcp}
 
@@ -709,7 +759,7 @@ STEPS["empty"] = bench_empty
 
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,pgbench,live").split(",")
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,deletes,pgbench,live").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

@@ -84,6 +84,11 @@ def rows_of(res):
         % (n(w["rows"]) if w else "?"), "≤ 1.3", w and w["vs_moddatetime"], 1.3)
     add("the same ÷ the same with no trigger but the same columns and index written", "≤ 1.1",
         w and w["vs_none"], 1.1)
+    dl = res.get("deletes")
+    add("bulk `DELETE` of %s rows in hard-delete mode (row removed, tombstone written) ÷ untracked"
+        % (n(dl["bulk_rows"]) if dl else "?"), "—", dl and dl["bulk_hard_vs_untracked"], 0)
+    add("single-row `DELETE` (one transaction each) in hard-delete mode ÷ untracked", "—",
+        dl and dl["single_hard_vs_untracked"], 0)
     p = res.get("pgbench")
     add("single-row updates from 8 pgbench clients, tracked ÷ untracked TPS", "≥ 0.80",
         p and p["tracked_vs_untracked"], 0.80)

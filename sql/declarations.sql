@@ -6,8 +6,9 @@
 -- PARALLEL UNSAFE; delta_since is STABLE PARALLEL UNSAFE (its own SPI cursors, a scan kept across
 -- calls); wait is VOLATILE PARALLEL RESTRICTED; functions that refuse NULL with an error of their
 -- own are CALLED ON NULL INPUT; internal functions are not executable by PUBLIC, except the
--- three trigger functions (CREATE TRIGGER needs EXECUTE for the table's owner) and
--- _notify_setting_changed (set_notify runs as its caller and calls it).
+-- four trigger functions (CREATE TRIGGER needs EXECUTE for the table's owner),
+-- _notify_setting_changed (set_notify runs as its caller and calls it) and _tombstones_hidden
+-- (the policy of the tombstone tables, evaluated as whoever reads them).
 
 CREATE ROLE regress_ds_plain;
 
@@ -16,7 +17,7 @@ CREATE TEMP TABLE intended (fn text PRIMARY KEY, volatility "char", strict boole
 INSERT INTO intended VALUES
     ('delta_since(regclass,text,integer,integer)', 's', false, 'u', true),
     ('delta_sync.wait(regclass[],text[],interval)', 'v', false, 'r', true),
-    ('delta_sync.track(regclass,integer)', 'v', false, 'u', true),
+    ('delta_sync.track(regclass,integer,text)', 'v', false, 'u', true),
     ('delta_sync.untrack(regclass)', 'v', false, 'u', true),
     ('delta_sync.purge(regclass,interval)', 'v', false, 'u', true),
     ('delta_sync.set_notify(regclass,boolean)', 'v', false, 'u', true),
@@ -24,6 +25,8 @@ INSERT INTO intended VALUES
     ('delta_sync._stamp()', 'v', false, 'u', true),
     ('delta_sync._soft_delete()', 'v', false, 'u', true),
     ('delta_sync._after_statement()', 'v', false, 'u', true),
+    ('delta_sync._tombstone()', 'v', false, 'u', true),
+    ('delta_sync._tombstones_hidden(oid)', 's', false, 'r', true),
     ('delta_sync._registry_write_check()', 'v', false, 'u', false),
     ('delta_sync._forget_dropped()', 'v', false, 'u', false),
     ('delta_sync._schema_changed()', 'v', false, 'u', false),

@@ -3,10 +3,14 @@
 deltas all along; at the end the client's copy must equal the table.
 
 The writers use multi-statement transactions (inserts, updates, DELETEs that become soft deletes,
-undeletes), hold some open across several pulls (late commits: the trap that loses changes with
+undeletes, inserts of keys that may be soft-deleted), hold some open across several pulls (late commits: the trap that loses changes with
 `updated_at > since`), and roll some back. The client alternates plain pulls, paged pulls, and
 pulls with a tiny max_changes that force full resyncs. Prints `diverged rows: 0 of N`; any other
 count, or any error, fails.
+
+A second table, tracked with deletes => 'hard', gets the same load at the same time, with real
+DELETEs (tombstones), re-inserts of deleted keys (INSERT ... ON CONFLICT DO NOTHING of keys that
+were used) and primary-key changes instead of undeletes; a second client copy of it must equal it.
 """
 import json
 import os
@@ -43,15 +47,19 @@ def setup():
         cur.execute("""INSERT INTO items SELECT g, 'item ' || g, g % 17, ARRAY['t' || (g % 5)],
                        jsonb_build_object('g', g) FROM generate_series(1, 500) g""")
         cur.execute("SELECT delta_sync.track('items')")
+        cur.execute("CREATE TABLE hard_items (LIKE items INCLUDING ALL)")
+        cur.execute("INSERT INTO hard_items SELECT * FROM items")
+        cur.execute("SELECT delta_sync.track('hard_items', deletes => 'hard')")
     conn.close()
 
 
 class Writer(threading.Thread):
-    def __init__(self, n, stop, next_id, stats):
+    def __init__(self, n, stop, next_ids, stats):
         super().__init__(daemon=True)
         self.rng = random.Random(n)
         self.stop = stop
-        self.next_id = next_id
+        self.next_ids = next_ids
+        self.next_id = next_ids["items"]
         self.stats = stats
         self.error = None
 
@@ -84,6 +92,9 @@ class Writer(threading.Thread):
 
     def transaction(self, cur):
         rng = self.rng
+        if rng.random() < 0.5:
+            return self.hard_transaction(cur)
+        self.next_id = self.next_ids["items"]
         hi = self.next_id["value"]
         for _ in range(rng.randint(1, 5)):
             op = rng.random()
@@ -96,24 +107,61 @@ class Writer(threading.Thread):
                             (f"upd {rng.random():.6f}", rng.randint(1, hi)))
             elif op < 0.85:
                 cur.execute("DELETE FROM items WHERE id = %s", (rng.randint(1, hi),))
-            else:
+            elif op < 0.93:
                 cur.execute("UPDATE items SET deleted_at = NULL WHERE id = %s AND deleted_at IS NOT NULL",
                             (rng.randint(1, hi),))
+            else:
+                # A key that may be soft-deleted comes back as a new row.
+                cur.execute("INSERT INTO items (id, name, qty) VALUES (%s, 'again', 1)"
+                            " ON CONFLICT (id) DO NOTHING", (rng.randint(1, hi),))
             if rng.random() < 0.3:
                 # Held open across pulls: commits late, after cursors newer than its writes.
                 time.sleep(rng.uniform(0.05, 0.6))
 
 
+    def hard_transaction(self, cur):
+        rng = self.rng
+        self.next_id = self.next_ids["hard_items"]
+        hi = self.next_id["value"]
+        for _ in range(rng.randint(1, 5)):
+            op = rng.random()
+            if op < 0.25:
+                i = self.new_id()
+                cur.execute("INSERT INTO hard_items (id, name, qty, tags, attrs) VALUES (%s, %s, %s, %s, %s)",
+                            (i, f"new {i}", rng.randint(0, 9), ["a", None, "b"], json.dumps({"w": i})))
+            elif op < 0.55:
+                cur.execute("UPDATE hard_items SET qty = qty + 1, name = %s WHERE id = %s",
+                            (f"upd {rng.random():.6f}", rng.randint(1, hi)))
+            elif op < 0.75:
+                cur.execute("DELETE FROM hard_items WHERE id = %s", (rng.randint(1, hi),))
+            elif op < 0.9:
+                # A key that may have been deleted comes back.
+                cur.execute("INSERT INTO hard_items (id, name, qty) VALUES (%s, 'again', 1)"
+                            " ON CONFLICT (id) DO NOTHING", (rng.randint(1, hi),))
+            else:
+                # A key change, to a fresh key (or to one that may have been deleted).
+                new = self.new_id() if rng.random() < 0.5 else rng.randint(1, hi)
+                cur.execute("SAVEPOINT rekey")
+                try:
+                    cur.execute("UPDATE hard_items SET id = %s WHERE id = %s", (new, rng.randint(1, hi)))
+                    cur.execute("RELEASE SAVEPOINT rekey")
+                except psycopg2.errors.UniqueViolation:
+                    cur.execute("ROLLBACK TO SAVEPOINT rekey")
+            if rng.random() < 0.3:
+                time.sleep(rng.uniform(0.05, 0.6))
+
+
 class Replica:
-    def __init__(self):
+    def __init__(self, table="items"):
+        self.table = table
         self.rows = {}
         self.cursor = None
         self.stats = {"pulls": 0, "resyncs": 0, "pages": 0, "applied": 0}
 
     def fetch(self, conn, since, max_changes=None, page_size=None):
         with conn.cursor() as cur:
-            cur.execute("SELECT d::text FROM delta_since('items', %s, %s, %s) d",
-                        (since, max_changes, page_size))
+            cur.execute("SELECT d::text FROM delta_since(%s, %s, %s, %s) d",
+                        (self.table, since, max_changes, page_size))
             docs = [json.loads(r[0]) for r in cur.fetchall()]
         assert docs, "delta_since returned no document"
         versions = {d["serverVersion"] for d in docs}
@@ -142,34 +190,36 @@ class Replica:
         self.cursor = docs[0]["serverVersion"]
 
 
-def expected_rows(conn):
+def expected_rows(conn, table="items"):
     with conn.cursor() as cur:
-        cur.execute("""SELECT to_json(r)::text FROM (SELECT id, name, qty, tags, attrs, created_at,
-                       updated_at, deleted_at FROM items WHERE deleted_at IS NULL) r""")
+        cur.execute(f"""SELECT to_json(r)::text FROM (SELECT id, name, qty, tags, attrs, created_at,
+                       updated_at, deleted_at FROM {table} WHERE deleted_at IS NULL) r""")
         return {row["id"]: row for row in (json.loads(t) for (t,) in cur.fetchall())}
 
 
 def main():
     setup()
     stop = threading.Event()
-    next_id = {"value": 500, "lock": threading.Lock()}
+    next_ids = {t: {"value": 500, "lock": threading.Lock()} for t in ("items", "hard_items")}
     stats = {"committed": 0, "rolled_back": 0, "conflicts": 0}
-    writers = [Writer(n, stop, next_id, stats) for n in range(WRITERS)]
+    writers = [Writer(n, stop, next_ids, stats) for n in range(WRITERS)]
     for w in writers:
         w.start()
 
     replica = Replica()
+    hard_replica = Replica("hard_items")
     conn = connect()
     rng = random.Random(42)
     deadline = time.monotonic() + DURATION
     while time.monotonic() < deadline:
         mode = rng.random()
+        r = replica if rng.random() < 0.5 else hard_replica
         if mode < 0.15:
-            replica.pull(conn, max_changes=3)       # forces resyncs under load
+            r.pull(conn, max_changes=3)       # forces resyncs under load
         elif mode < 0.45:
-            replica.pull(conn, page_size=rng.choice([1, 7, 50]))
+            r.pull(conn, page_size=rng.choice([1, 7, 50]))
         else:
-            replica.pull(conn)
+            r.pull(conn)
         time.sleep(rng.uniform(0, 0.05))
     stop.set()
     for w in writers:
@@ -177,17 +227,28 @@ def main():
         if w.error:
             raise w.error
     replica.pull(conn)  # everything has committed or rolled back now
+    hard_replica.pull(conn)
 
     want = expected_rows(conn)
     have = replica.rows
     diverged = sum(1 for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+    hard_want = expected_rows(conn, "hard_items")
+    hard_have = hard_replica.rows
+    hard_diverged = sum(1 for k in hard_want.keys() | hard_have.keys()
+                        if hard_want.get(k) != hard_have.get(k))
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM hard_items_delta_sync_tombstones")
+        tombstones = cur.fetchone()[0]
     print(f"writers: {stats['committed']} committed, {stats['rolled_back']} rolled back, "
           f"{stats['conflicts']} lock conflicts")
     print(f"client: {replica.stats['pulls']} pulls, {replica.stats['pages']} pages, "
           f"{replica.stats['resyncs']} full resyncs, {replica.stats['applied']} entries applied")
     print(f"diverged rows: {diverged} of {len(want)}")
+    print(f"hard-delete table: {hard_replica.stats['pulls']} pulls, {hard_replica.stats['resyncs']} "
+          f"full resyncs, {tombstones} tombstones; diverged rows: {hard_diverged} of {len(hard_want)}")
     conn.close()
-    if diverged or stats["committed"] < 100 or replica.stats["resyncs"] == 0:
+    if (diverged or hard_diverged or stats["committed"] < 100 or replica.stats["resyncs"] == 0
+            or hard_replica.stats["resyncs"] == 0 or tombstones == 0):
         print("FAILED: the copy differs, or the run exercised too little", file=sys.stderr)
         return 1
     return 0

@@ -60,9 +60,13 @@ def main():
                 body, section = src[:at], src[at:]
         else:
             body, section = src, ""
-        for m in re.finditer(r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w.@\"]+)\s*\(([^)]*)\)",
-                             strip_comments(body), re.I):
-            created.add(signature(m.group(1), m.group(2)))
+        # In script order: a function dropped (to change its signature) is no longer there.
+        for m in re.finditer(r"(CREATE\s+(?:OR\s+REPLACE\s+)?|DROP\s+)FUNCTION\s+(?:IF\s+EXISTS\s+)?"
+                             r"([\w.@\"]+)\s*\(([^)]*)\)", strip_comments(body), re.I):
+            if m.group(1).upper().startswith("DROP"):
+                created.discard(signature(m.group(2), m.group(3)))
+            else:
+                created.add(signature(m.group(2), m.group(3)))
         if section and re.search(r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION",
                                  strip_comments(section), re.I):
             failures.append("a function is created after the %r banner: that section must stay "

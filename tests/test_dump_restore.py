@@ -9,6 +9,12 @@ configuration table, so its rows are dumped); a full sync returns exactly the so
 triggers work (an insert is versioned and appears in a delta from a cursor taken after the
 restore, a DELETE is a soft delete and arrives in `deleted`, an UPDATE in `updated`); untrack and
 track still work. What a cursor of the source database does on a copy is printed, not asserted.
+
+Foreign keys and deletes, in both delete modes: an untracked parent with a soft-delete child and
+a hard-delete child (ON DELETE CASCADE), and a tracked parent with a tracked child in each mode,
+get cascaded deletes before the dump. The restores must succeed (no child left referencing a
+parent that is gone), the registry must name each table's tombstone table again, the tombstones
+must be restored, and a cascaded delete on the copy must reach the child and its delta.
 """
 import json
 import os
@@ -44,6 +50,27 @@ def setup(cluster):
         cur.execute("DELETE FROM products WHERE id % 7 = 0")            # soft deletes
         cur.execute("DELETE FROM shop.order_lines WHERE qty % 5 = 0")
         cur.execute("UPDATE products SET name = 'renamed' WHERE id IN (1, 2)")
+        # Foreign keys and cascaded deletes in both modes.
+        cur.execute("CREATE TABLE customers (id integer PRIMARY KEY)")
+        for mode in ("soft", "hard"):
+            cur.execute(f"""CREATE TABLE orders_{mode} (id integer PRIMARY KEY,
+                            customer integer REFERENCES customers ON DELETE CASCADE)""")
+            cur.execute(f"CREATE TABLE accounts_{mode} (id integer PRIMARY KEY)")
+            cur.execute(f"""CREATE TABLE lines_{mode} (id integer PRIMARY KEY,
+                            account integer REFERENCES accounts_{mode} ON DELETE CASCADE)""")
+        cur.execute("INSERT INTO customers SELECT generate_series(1, 4)")
+        for mode in ("soft", "hard"):
+            cur.execute(f"INSERT INTO orders_{mode} SELECT g, g % 4 + 1 FROM generate_series(1, 20) g")
+            cur.execute(f"INSERT INTO accounts_{mode} SELECT generate_series(1, 4)")
+            cur.execute(f"INSERT INTO lines_{mode} SELECT g, g % 4 + 1 FROM generate_series(1, 20) g")
+            for t in (f"orders_{mode}", f"accounts_{mode}", f"lines_{mode}"):
+                cur.execute("SELECT delta_sync.track(%s, deletes => %s)", (t, mode))
+        cur.execute("DELETE FROM customers WHERE id = 1")
+        for mode in ("soft", "hard"):
+            cur.execute(f"DELETE FROM accounts_{mode} WHERE id = 1")
+            if mode == "soft":  # the soft-deleted parent purged: its cascade runs then
+                cur.execute("UPDATE accounts_soft SET deleted_at = now() - interval '40 days' WHERE id = 1")
+                cur.execute("SELECT delta_sync.purge('accounts_soft')")
     conn.close()
 
 
@@ -71,10 +98,51 @@ def registry(cluster, db):
                                 dbname=db))
 
 
-def check_copy(cluster, db, source_rows, source_registry):
+
+def tombstones(cluster, db):
+    """Each tracked table's tombstone table, and the keys in it."""
+    out = {}
+    for rel, ts in cluster.query("SELECT relid::text, tombstones::text FROM delta_sync.tracked "
+                                 "ORDER BY 1", dbname=db):
+        keys = cluster.query(f"SELECT key::text FROM {ts} ORDER BY key", dbname=db) if ts else []
+        out[rel] = (ts, [k for (k,) in keys])
+    return out
+
+
+def check_foreign_keys(cluster, db, source_tombstones):
+    got = tombstones(cluster, db)
+    if got != source_tombstones:
+        fail(f"{db}: tombstones are {got}, the source had {source_tombstones}")
+    for mode in ("soft", "hard"):
+        orphans = cluster.query(f"SELECT count(*) FROM orders_{mode} o WHERE NOT EXISTS "
+                                f"(SELECT 1 FROM customers c WHERE c.id = o.customer)", dbname=db)[0][0]
+        if orphans:
+            fail(f"{db}: {orphans} orders_{mode} rows reference a customer that is gone")
+    # A cascaded delete on the copy reaches both children and their deltas.
+    cursors = {t: full_any(cluster, db, t) for t in ("orders_soft", "orders_hard")}
+    cluster.query("DELETE FROM customers WHERE id = 2", dbname=db)
+    for t, cursor in cursors.items():
+        d = docs(cluster, db, t, cursor)[0]
+        want = sorted(str(k) for (k,) in cluster.query(
+            "SELECT g FROM generate_series(1, 20) g WHERE g % 4 + 1 = 2", dbname=db))
+        if d["fullResyncRequired"] or sorted(d["deleted"]) != want:
+            fail(f"{db}: after a cascaded delete on the copy, {t}'s delta is {summary(d)}")
+        left = cluster.query(f"SELECT count(*) FROM {t} WHERE customer = 2", dbname=db)[0][0]
+        if left:
+            fail(f"{db}: the cascaded delete left {left} rows of {t}")
+    print(f"{db}: tombstones restored ({sum(len(k) for _, k in got.values())} keys); no orphans; "
+          "a cascaded delete on the copy reaches both delete modes' children and their deltas")
+
+
+def full_any(cluster, db, table):
+    return docs(cluster, db, table)[0]["serverVersion"]
+
+
+def check_copy(cluster, db, source_rows, source_registry, source_tombstones):
     got = registry(cluster, db)
     if got != source_registry:
         fail(f"{db}: delta_sync.tracked is {got}, the source had {source_registry}")
+    check_foreign_keys(cluster, db, source_tombstones)
     for table in TABLES:
         rows, _ = full(cluster, db, table)
         if rows != source_rows[table]:
@@ -179,6 +247,9 @@ def main():
         setup(cluster)
         source_rows = {t: full(cluster, SRC, t)[0] for t in TABLES}
         source_registry = registry(cluster, SRC)
+        source_tombstones = tombstones(cluster, SRC)
+        if not any(keys for _, keys in source_tombstones.values()):
+            fail("the source has no tombstones: the cascaded deletes wrote none")
         _, before_dump = full(cluster, SRC, "products")
         cluster.query("UPDATE products SET name = 'changed before the dump' WHERE id = 5",
                       dbname=SRC)
@@ -203,7 +274,7 @@ def main():
 
         for db in ("delta_sync_dump_custom", "delta_sync_dump_plain"):
             note_source_cursor(cluster, db, before_dump, after_dump)
-            check_copy(cluster, db, source_rows, source_registry)
+            check_copy(cluster, db, source_rows, source_registry, source_tombstones)
         check_younger_cluster(cluster, PORT + 1)
     finally:
         pgcluster.stop_all()

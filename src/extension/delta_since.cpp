@@ -43,6 +43,10 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_operator.h"
+#include "access/stratnum.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -143,6 +147,9 @@ struct TableShape {
     std::vector<JsonKind> kinds;
     int pk_index = -1;
     int deleted_at_index = -1;
+    std::string pk_column;          // the key's column, quoted
+    std::string pk_equals = "OPERATOR(pg_catalog.=)";  // its btree equality operator
+    std::string tombstone_list;     // select_list for a tombstone: the key and deleted_at from ts
     bool has_created_xid = false;
     bool has_changed_xid = false;
 };
@@ -162,6 +169,7 @@ TableShape read_shape(Oid relid) {
         int natts;
         RawAttr* attrs;
         AttrNumber pk_attnum;
+        const char* pk_equals;
     };
     Raw raw = pg_guard([&] {
         Raw r{};
@@ -190,7 +198,20 @@ TableShape read_shape(Oid relid) {
         r.pk_attnum = InvalidAttrNumber;
         if (OidIsValid(pk_index)) {
             Relation idx = index_open(pk_index, AccessShareLock);
-            if (idx->rd_index->indnkeyatts == 1) r.pk_attnum = idx->rd_index->indkey.values[0];
+            if (idx->rd_index->indnkeyatts == 1) {
+                r.pk_attnum = idx->rd_index->indkey.values[0];
+                Oid op = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+                                             idx->rd_opcintype[0], BTEqualStrategyNumber);
+                HeapTuple optup = OidIsValid(op) ? SearchSysCache1(OPEROID, ObjectIdGetDatum(op))
+                                                 : nullptr;
+                if (HeapTupleIsValid(optup)) {
+                    auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(optup));
+                    r.pk_equals = psprintf("OPERATOR(%s.%s)",
+                                           quote_identifier(get_namespace_name(form->oprnamespace)),
+                                           NameStr(form->oprname));
+                    ReleaseSysCache(optup);
+                }
+            }
             index_close(idx, AccessShareLock);
         }
         relation_close(rel, NoLock);  // keep the lock: the table must not change under the scan
@@ -218,10 +239,20 @@ TableShape read_shape(Oid relid) {
         JsonKind kind = pg_guard([&] { return json_kind_of(a.type, via_sql); });
         std::string quoted = pg_guard([&] { return quote_identifier(NameStr(a.name)); });  // copied after the guard
         if (!shape.select_list.empty()) shape.select_list += ", ";
-        shape.select_list += via_sql ? "pg_catalog.to_json(t." + quoted + ")" : "t." + quoted;
-        if (a.attnum == raw.pk_attnum) shape.pk_index = static_cast<int>(shape.names.size());
-        if (name == deleted_at_column && a.type == TIMESTAMPTZOID)
+        if (!shape.tombstone_list.empty()) shape.tombstone_list += ", ";
+        std::string column = via_sql ? "pg_catalog.to_json(t." + quoted + ")" : "t." + quoted;
+        shape.select_list += column;
+        if (a.attnum == raw.pk_attnum) {
+            shape.pk_index = static_cast<int>(shape.names.size());
+            shape.pk_column = quoted;
+            if (raw.pk_equals) shape.pk_equals = raw.pk_equals;
+            column = via_sql ? "pg_catalog.to_json(ts.key)" : "ts.key";
+        }
+        if (name == deleted_at_column && a.type == TIMESTAMPTZOID) {
             shape.deleted_at_index = static_cast<int>(shape.names.size());
+            column = "ts." + std::string(deleted_at_column);
+        }
+        shape.tombstone_list += column;
         shape.names.push_back(std::move(name));
         shape.types.push_back(a.type);
         shape.query_types.push_back(via_sql ? JSONOID : a.type);
@@ -304,6 +335,42 @@ std::string delta_predicate() {
            ", $2))";
 }
 
+// The tombstones a delta reports (hard-delete mode): deletions P does not see, of keys P saw
+// created, and not superseded by a row of the table with the same key (a key inserted again after
+// its deletion is that row's to report, as created or updated, never deleted). The same key as
+// clients see it: equal under the key's equality (through the primary key index) and spelled the
+// same ('1.0' and '1.00' are equal numerics but different keys to a client).
+std::string tombstone_predicate(const TableShape& shape) {
+    return std::string("ts.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" +
+           " AND NOT pg_catalog.pg_visible_in_snapshot(ts." + changed_xid_column +
+           ", $2::pg_catalog.pg_snapshot) AND ts." + changed_xid_column +
+           " OPERATOR(pg_catalog.<>) $3 AND pg_catalog.pg_visible_in_snapshot(ts." +
+           created_xid_column + ", $2::pg_catalog.pg_snapshot) AND NOT EXISTS (SELECT 1 FROM ONLY " +
+           shape.qualified_name + " x WHERE x." + shape.pk_column + " " + shape.pk_equals +
+           " ts.key AND x." + shape.pk_column +
+           "::pg_catalog.text OPERATOR(pg_catalog.=) ts.key::pg_catalog.text)";
+}
+
+enum class DeltaRows { records, count, tombstones_only };
+
+// The one query text of a delta's rows: the table's changed rows, then its tombstones (when it
+// has a tombstone table), both with the record's columns (a tombstone's are null but for its key
+// and deleted_at, so the receiver files it under "deleted"), then the created xid.
+std::string delta_rows_sql(const TableShape& shape, const std::string& tombstones, DeltaRows what) {
+    bool records = what == DeltaRows::records;
+    std::string sql;
+    if (what != DeltaRows::tombstones_only)
+        sql = "SELECT " + (records ? shape.select_list + ", t." + created_xid_column : "1") +
+              " FROM ONLY " + shape.qualified_name + " t WHERE " + delta_predicate();
+    if (tombstones.empty()) return sql;
+    if (!sql.empty()) sql += " UNION ALL ";
+    sql += "SELECT " + (records ? shape.tombstone_list + ", ts." + created_xid_column : "1") +
+           " FROM " + tombstones + " ts" +
+           (records ? " LEFT JOIN ONLY " + shape.qualified_name + " t ON false" : "") +
+           " WHERE " + tombstone_predicate(shape);
+    return sql;
+}
+
 std::string full_predicate() {
     return std::string("t.") + deleted_at_column + " IS NULL AND t." + changed_xid_column +
            " OPERATOR(pg_catalog.<>) $3";
@@ -319,18 +386,21 @@ struct QueryArgs {
 };
 
 // The scan's query: the record columns, then the created xid, of the live rows (a full sync) or
-// of the rows changed since P. Every query text that reads a table's rows is built here, so a
+// of the rows changed since P and the tombstones P has not seen (delta_rows_sql). Every query text that reads a table's rows is built here, so a
 // change of the query reaches the plan cache below through its text alone.
-std::string scan_sql(const TableShape& shape, bool full_sync) {
-    return "SELECT " + shape.select_list + ", t." + created_xid_column + " FROM ONLY " +
-           shape.qualified_name + " t WHERE " + (full_sync ? full_predicate() : delta_predicate()) +
-           " LIMIT $5";
+std::string scan_sql(const TableShape& shape, bool full_sync, const std::string& tombstones) {
+    if (full_sync)
+        return "SELECT " + shape.select_list + ", t." + created_xid_column + " FROM ONLY " +
+               shape.qualified_name + " t WHERE " + full_predicate() + " LIMIT $5";
+    return delta_rows_sql(shape, tombstones, DeltaRows::records) + " LIMIT $5";
 }
 
 // Counts changed rows, stopping at limit: a huge delta costs no more to refuse than a small one.
-long count_changes(const std::string& table, QueryArgs& args, long limit) {
-    std::string sql = "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ONLY " + table +
-                      " t WHERE " + delta_predicate() + " LIMIT " + std::to_string(limit) + ") s";
+long count_changes(const TableShape& shape, const std::string& tombstones, QueryArgs& args,
+                   long limit, DeltaRows what = DeltaRows::count) {
+    std::string sql = "SELECT pg_catalog.count(*) FROM (" +
+                      delta_rows_sql(shape, tombstones, what) + " LIMIT " +
+                      std::to_string(limit) + ") s";
     return pg_guard([&] {
         int rc = SPI_execute_with_args(sql.c_str(), n_params, args.types, args.values, args.nulls,
                                        true, 1);
@@ -343,10 +413,16 @@ long count_changes(const std::string& table, QueryArgs& args, long limit) {
 }
 
 // Did this transaction rewrite or soft-delete rows that existed before it?
-bool rewrote_existing_rows(const std::string& table, std::uint64_t own_xid) {
+bool rewrote_existing_rows(const std::string& table, const std::string& tombstones,
+                           std::uint64_t own_xid) {
     std::string sql = "SELECT 1 FROM ONLY " + table + " t WHERE t." + changed_xid_column +
                       " OPERATOR(pg_catalog.=) $1 AND t." + created_xid_column +
-                      " OPERATOR(pg_catalog.<>) $1 LIMIT 1";
+                      " OPERATOR(pg_catalog.<>) $1";
+    if (!tombstones.empty())
+        sql += " UNION ALL SELECT 1 FROM " + tombstones + " ts WHERE ts." + changed_xid_column +
+               " OPERATOR(pg_catalog.=) $1 AND ts." + created_xid_column +
+               " OPERATOR(pg_catalog.<>) $1";
+    sql += " LIMIT 1";
     return pg_guard([&] {
         Oid types[1] = {XID8OID};
         Datum values[1] = {UInt64GetDatum(own_xid)};
@@ -417,6 +493,7 @@ struct TableEntry {
     TableShape* shape = nullptr;
     CodecSet* codecs = nullptr;
     CachedPlanSource* plans[n_plan_kinds] = {};
+    std::string plan_tombstones[n_plan_kinds];  // the tombstone table each plan reads ("": none)
 };
 
 struct CacheSlot {
@@ -583,9 +660,17 @@ void table_entry(Oid relid, PinnedEntry& pin) {
 // xid8: the bound is for the planner and leaves no row out). A large delta is planned for its
 // parameters on every call (the index or a sequential scan, as its size calls for). A full sync
 // reads every live row: one plan for all.
-CachedPlanSource* plan_for(TableEntry* e, PlanKind kind) {
-    if (e->plans[kind]) return e->plans[kind];
-    std::string sql = scan_sql(*e->shape, kind == full_plan);
+CachedPlanSource* plan_for(TableEntry* e, PlanKind kind, const std::string& tombstones) {
+    // The tombstone table is named per call from the registry (and left out for a role that may
+    // not read it): a plan made for another name, or none, is made again. A scan running the old
+    // plan holds its CachedPlan itself, as in drop_entry().
+    if (e->plans[kind] && e->plan_tombstones[kind] == tombstones) return e->plans[kind];
+    if (CachedPlanSource* old = e->plans[kind]) {
+        e->plans[kind] = nullptr;
+        pg_guard([&] { DropCachedPlan(old); });
+    }
+    e->plan_tombstones[kind] = tombstones;
+    std::string sql = scan_sql(*e->shape, kind == full_plan, tombstones);
     QueryArgs args;
     int options = kind == large_delta_plan ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN;
     e->plans[kind] = pg_guard([&] {
@@ -960,8 +1045,68 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         return d;
     });
 
+    // Hard-delete mode: the tombstone table (named afresh: it may have been renamed).
+    std::string tombstones;
+    Oid tombstones_owner = InvalidOid;
+    if (OidIsValid(reg.tombstones)) {
+        const char* name = pg_guard([&]() -> const char* {
+            char* rel = get_rel_name(reg.tombstones);
+            if (!rel) return nullptr;
+            // The registry row is the table owner's to write: only a table of the same owner
+            // is read as its tombstones.
+            HeapTuple a = SearchSysCache1(RELOID, ObjectIdGetDatum(reg.tombstones));
+            HeapTuple b = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+            if (!HeapTupleIsValid(a) || !HeapTupleIsValid(b)) return nullptr;
+            tombstones_owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(a))->relowner;
+            Oid table_owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(b))->relowner;
+            ReleaseSysCache(a);
+            ReleaseSysCache(b);
+            if (tombstones_owner != table_owner) return nullptr;
+            return quote_qualified_identifier(get_namespace_name(get_rel_namespace(reg.tombstones)),
+                                              rel);
+        });
+        if (!name) {
+            std::string msg = "the tombstone table of tracked table " + shape.qualified_name +
+                              " is missing or not the table owner's";
+            std::string literal = sql_literal(shape.qualified_name);
+            std::string hint = "Untrack the table and track it again with SELECT delta_sync.untrack(" +
+                               literal + ") and SELECT delta_sync.track(" + literal +
+                               ", deletes => 'hard').";
+            throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(), nullptr,
+                           hint.c_str());
+        }
+        tombstones = name;
+    }
+
     if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)
         state->resync = true;
+    // A tombstone has no columns that row-level security could judge: a role the table's policies
+    // apply to never reads one (it would learn the key of a row it may not have seen; the
+    // tombstone table's own policy hides them from it). If a deletion it did not see exists, its
+    // cursor is answered with a resync instead. Whether one exists is asked as the tombstone
+    // table's owner (the table's), under SECURITY_RESTRICTED_OPERATION: the answer is one bit.
+    if (!tombstones.empty() && !full_sync && !state->resync &&
+        pg_guard([&] { return check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED; })) {
+        Oid save_user;
+        int save_sec;
+        pg_guard([&] {
+            GetUserIdAndSecContext(&save_user, &save_sec);
+            SetUserIdAndSecContext(tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                         SECURITY_RESTRICTED_OPERATION);
+        });
+        // On an error the (sub)transaction's abort restores the user and ends SPI.
+        pg_guard([] {
+            if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+                elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
+        });
+        long unseen = count_changes(shape, tombstones, args, 1, DeltaRows::tombstones_only);
+        pg_guard([&] {
+            SPI_finish();
+            SetUserIdAndSecContext(save_user, save_sec);
+        });
+        if (unseen > 0) state->resync = true;
+        tombstones.clear();
+    }
     // A delta of at most max_changes rows is read by one query with LIMIT max_changes + 1 and its
     // pages are built now: one row more means refusing it. Past buffered_limit that would hold too
     // much in memory, so count first (stopping at max_changes + 1), then stream the pages.
@@ -974,7 +1119,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
                 elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
         });
     if (!full_sync && !state->resync && !buffered &&
-        count_changes(shape.qualified_name, args, static_cast<long>(max_changes) + 1) > max_changes)
+        count_changes(shape, tombstones, args, static_cast<long>(max_changes) + 1) > max_changes)
         state->resync = true;
 
     // The cursor handed back sees what the client's cursor saw and what this snapshot sees: the
@@ -985,7 +1130,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     // their committed versions, which it cannot see. Should it roll back, those versions must
     // still reach the client, but no cursor can name them without also forgetting rows the client
     // does hold: answer with one that does not see the table's horizon, so the next pull resyncs.
-    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, own_xid)) {
+    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, tombstones, own_xid)) {
         Cursor resync_next;
         resync_next.system_id = clock.system_id;
         resync_next.point = now.point;
@@ -1007,7 +1152,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     scan.row_types = codecs->row_types;
     if (state->resync) return;
     PlanKind kind = full_sync ? full_plan : buffered ? small_delta_plan : large_delta_plan;
-    CachedPlanSource* source = plan_for(pin.entry, kind);
+    CachedPlanSource* source = plan_for(pin.entry, kind, full_sync ? std::string() : tombstones);
     if (buffered) {
         args.values[4] = Int64GetDatum(static_cast<long>(max_changes) + 1);
         args.nulls[4] = ' ';

@@ -300,6 +300,291 @@ BEGIN
 END
 $fn$;
 
+
+-- =============================================================================================
+-- Hard deletes: DELETE deletes for real, a tombstone tells the clients
+-- =============================================================================================
+
+-- track(tbl, deletes => 'hard'): DELETE removes the row as on an untracked table (row counts,
+-- RETURNING, foreign-key actions, other triggers), and an AFTER DELETE statement trigger records the
+-- key in the table's tombstone table (created next to it, key column of the key's own type), which
+-- delta_since() reports in "deleted" until purge() removes it. deletes => NULL (the default)
+-- keeps the table's mode, 'soft' for a table tracked afresh.
+ALTER TABLE delta_sync.tracked ADD COLUMN tombstones regclass;
+COMMENT ON COLUMN delta_sync.tracked.tombstones IS
+    'the table''s tombstone table (hard-delete mode, or hard-deleted keys kept from it), or NULL';
+
+CREATE FUNCTION delta_sync._tombstone() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_tombstone' LANGUAGE C SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._tombstone() IS
+    'hard-delete mode: AFTER DELETE statement trigger (old transition table) and AFTER UPDATE row trigger of key changes; records the old keys in the tombstone table';
+
+-- Whether the tombstones of a tombstone table (by its OID, the row's tableoid) are hidden from
+-- the current role: the table they belong to has row-level security that applies to it. Looked
+-- up through the registry, so the policy that calls it depends on no table (DROP TABLE of the
+-- tracked table needs no CASCADE) and survives renames, dumps and restores.
+CREATE FUNCTION delta_sync._tombstones_hidden(tombstones oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT coalesce((SELECT pg_catalog.row_security_active(t.relid::pg_catalog.oid)
+                       FROM delta_sync.tracked t
+                      WHERE t.tombstones::pg_catalog.oid OPERATOR(pg_catalog.=) $1), true)
+$fn$;
+COMMENT ON FUNCTION delta_sync._tombstones_hidden(oid) IS
+    'policy of tombstone tables: whether row-level security of their tracked table applies to the current role';
+
+DROP FUNCTION delta_sync.track(regclass, integer);
+CREATE FUNCTION delta_sync.track(tbl regclass, max_changes integer DEFAULT 1000,
+                                 deletes text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $fn$
+DECLARE
+    rel record;
+    pk smallint[];
+    pk_name name;
+    pk_type text;
+    needed constant text[] := ARRAY['created_at', 'updated_at', 'deleted_at',
+                                    'delta_sync_created_xid', 'delta_sync_changed_xid'];
+    needed_type constant regtype[] := ARRAY['timestamptz', 'timestamptz', 'timestamptz',
+                                            'xid8', 'xid8']::regtype[];
+    have regtype;
+    qualified text;
+    intact boolean;
+    mode text;
+    current_mode text;
+    ts regclass;
+    ts_name text;
+    grantee_name text;
+    stopped text;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF max_changes IS NULL OR max_changes < 1 THEN
+        RAISE EXCEPTION 'max_changes must be at least 1, not %',
+            coalesce(max_changes::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF deletes IS NOT NULL AND deletes NOT IN ('soft', 'hard') THEN
+        RAISE EXCEPTION 'deletes must be ''soft'' or ''hard'', not %',
+            quote_literal(deletes) USING ERRCODE = '22023';
+    END IF;
+    SELECT c.relkind, c.relowner, c.relname, n.nspname INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+    END IF;
+    qualified := format('%I.%I', rel.nspname, rel.relname);
+    IF rel.relkind <> 'r' THEN
+        RAISE EXCEPTION '"%" is not an ordinary table', qualified USING ERRCODE = '42809',
+            DETAIL = format('Only ordinary tables can be tracked, and "%s" is a %s.', qualified,
+                CASE rel.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
+                     WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
+                     WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind::text END);
+    END IF;
+    IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table "%" to track it', qualified USING ERRCODE = '42501';
+    END IF;
+    SELECT con.conkey INTO pk FROM pg_constraint con WHERE con.conrelid = tbl AND con.contype = 'p';
+    IF pk IS NULL THEN
+        RAISE EXCEPTION 'table "%" has no primary key', qualified USING ERRCODE = '55000',
+            DETAIL = 'Rows of a tracked table are identified by a single-column primary key.',
+            HINT = 'Add a single-column primary key to the table first.';
+    END IF;
+    IF cardinality(pk) <> 1 THEN
+        RAISE EXCEPTION 'table "%" has a primary key of % columns', qualified, cardinality(pk)
+            USING ERRCODE = '0A000',
+            DETAIL = 'Rows of a tracked table are identified by a single-column primary key.';
+    END IF;
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                   THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+      INTO pk_name, pk_type
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = tbl AND a.attnum = pk[1];
+    IF pk_name = ANY (needed) THEN
+        RAISE EXCEPTION 'the primary key of "%" is "%", a column delta_sync maintains', qualified, pk_name
+            USING ERRCODE = '0A000';
+    END IF;
+
+    -- The table before its registry row, as on every path that writes one (purge, TRUNCATE,
+    -- ALTER, untrack, DROP): a self-conflicting lock that readers and writers pass.
+    EXECUTE format('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE', qualified);
+
+    -- Tracked already, with everything in place: the threshold and the delete mode may change.
+    current_mode := CASE
+        WHEN EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
+                        AND tg.tgname = 'delta_sync_key_change') THEN 'hard'
+        WHEN EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
+                        AND tg.tgname = 'delta_sync_soft_delete') THEN 'soft' END;
+    intact := EXISTS (SELECT 1 FROM delta_sync.tracked t WHERE t.relid = tbl)
+        AND current_mode IS NOT NULL
+        AND (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal
+              AND tg.tgname IN ('delta_sync_stamp', 'delta_sync_notify')) = 2
+        AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = tbl AND NOT a.attisdropped
+              AND a.attname IN ('delta_sync_created_xid', 'delta_sync_changed_xid')) = 2;
+    mode := coalesce(deletes, CASE WHEN intact THEN current_mode END, 'soft');
+    IF intact THEN
+        UPDATE delta_sync.tracked t SET max_changes = track.max_changes
+         WHERE t.relid = tbl AND t.max_changes IS DISTINCT FROM track.max_changes;
+    ELSE
+        -- A registry row without its triggers is left over (its table was dropped and the OID
+        -- reused, or tracking was half removed): start afresh.
+        DELETE FROM delta_sync.tracked t WHERE t.relid = tbl;
+
+        FOR i IN 1 .. cardinality(needed) LOOP
+            SELECT a.atttypid::regtype INTO have FROM pg_attribute a
+             WHERE a.attrelid = tbl AND a.attname = needed[i] AND NOT a.attisdropped;
+            IF FOUND AND have <> needed_type[i] THEN
+                RAISE EXCEPTION 'column "%" of table "%" has type %, delta_sync needs %', needed[i],
+                    qualified, have, needed_type[i] USING ERRCODE = '42804';
+            END IF;
+        END LOOP;
+
+        EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_stamp ON %1$s;
+                        DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
+                        DROP TRIGGER IF EXISTS delta_sync_tombstone ON %1$s;
+                        DROP TRIGGER IF EXISTS delta_sync_key_change ON %1$s;
+                        DROP TRIGGER IF EXISTS delta_sync_notify ON %1$s;
+                        ALTER TABLE %1$s DROP COLUMN IF EXISTS delta_sync_created_xid,
+                                         DROP COLUMN IF EXISTS delta_sync_changed_xid', qualified);
+        -- Existing rows are stamped with this transaction (the volatile default is evaluated per row).
+        EXECUTE format('ALTER TABLE %s
+            ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+            ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+            ADD COLUMN IF NOT EXISTS deleted_at timestamptz,
+            ADD COLUMN delta_sync_created_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+            ADD COLUMN delta_sync_changed_xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()',
+            qualified);
+        EXECUTE format('CREATE INDEX ON %s (delta_sync_changed_xid)', qualified);
+        EXECUTE format('CREATE TRIGGER delta_sync_stamp BEFORE INSERT OR UPDATE ON %1$s
+                            FOR EACH ROW EXECUTE FUNCTION delta_sync._stamp();
+                        CREATE TRIGGER delta_sync_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %1$s
+                            FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._after_statement();
+                        ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_stamp,
+                                         ENABLE ALWAYS TRIGGER delta_sync_notify', qualified);
+        INSERT INTO delta_sync.tracked (relid, max_changes, horizon)
+        VALUES (tbl, track.max_changes, pg_current_xact_id());
+        current_mode := NULL;
+    END IF;
+    SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
+    IF mode IS NOT DISTINCT FROM current_mode AND ts IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger tg
+           WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_tombstone') THEN
+        RETURN;
+    END IF;
+
+    -- The tombstone table, in both modes: in soft-delete mode the deletes a foreign key cascades
+    -- into the table are real, and leave tombstones too. Next to the table, owned by the table's
+    -- owner, readable by the roles that may read the table now (grant SELECT on it to roles that
+    -- get it later).
+    IF ts IS NULL THEN
+        -- The first free name: one left behind (DROP EXTENSION ... CASCADE keeps tombstone
+        -- tables, which are the application's tables, not the extension's) is not reused.
+        ts_name := left(rel.relname, 40) || '_delta_sync_tombstones';
+        FOR i IN 2 .. 1000 LOOP
+            EXIT WHEN to_regclass(format('%I.%I', rel.nspname, ts_name)) IS NULL;
+            ts_name := left(rel.relname, 40) || '_delta_sync_tombstones_' || i;
+        END LOOP;
+        EXECUTE format('CREATE TABLE %I.%I (key %s PRIMARY KEY,
+                            delta_sync_created_xid xid8 NOT NULL,
+                            delta_sync_changed_xid xid8 NOT NULL,
+                            deleted_at timestamptz NOT NULL)', rel.nspname, ts_name, pk_type);
+        ts := format('%I.%I', rel.nspname, ts_name)::regclass;
+        EXECUTE format('CREATE INDEX ON %s (delta_sync_changed_xid)', ts);
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', ts, rel.relowner::regrole::text);
+        EXECUTE format('COMMENT ON TABLE %s IS %L', ts,
+                       'delta_sync tombstones of ' || qualified || ': keys deleted for real');
+        -- A tombstone carries only a key, which row-level security on the table cannot judge:
+        -- roles the table's policies apply to read none (delta_since answers them with a resync
+        -- when a deletion they did not see exists).
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', ts);
+        EXECUTE format('CREATE POLICY readers_of_every_row ON %s FOR SELECT
+                            USING (NOT delta_sync._tombstones_hidden(tableoid))', ts);
+        FOR grantee_name IN
+            SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END
+              FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid = tbl AND a.privilege_type = 'SELECT' AND a.grantee <> rel.relowner
+        LOOP
+            EXECUTE format('GRANT SELECT ON %s TO %s', ts, grantee_name);
+        END LOOP;
+        UPDATE delta_sync.tracked t SET tombstones = ts WHERE t.relid = tbl;
+    END IF;
+
+    -- The delete mode. Rows soft-deleted before stay in the table and tombstones in theirs, and
+    -- are reported from there until purge() removes them; the triggers change by ALTER TABLE,
+    -- which raises the horizon, so cursors from before the switch resync.
+    EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_tombstone ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_key_change ON %1$s;
+                    CREATE TRIGGER delta_sync_tombstone AFTER DELETE ON %1$s
+                        REFERENCING OLD TABLE AS delta_sync_old
+                        FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._tombstone();
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_tombstone', qualified);
+    IF mode = 'soft' THEN
+        EXECUTE format('CREATE TRIGGER delta_sync_soft_delete BEFORE DELETE ON %1$s
+                            FOR EACH ROW EXECUTE FUNCTION delta_sync._soft_delete();
+                        ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_soft_delete', qualified);
+        -- DELETE triggers the soft delete will stop: a BEFORE DELETE trigger that sorts after
+        -- ours and every AFTER DELETE row trigger (the row is updated, not deleted).
+        SELECT string_agg(quote_ident(tg.tgname), ', ' ORDER BY tg.tgname) INTO stopped
+          FROM pg_trigger tg
+         WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND (tg.tgtype & 8) <> 0
+           AND (tg.tgtype & 1) <> 0 AND tg.tgname NOT LIKE 'delta\_sync\_%'
+           AND ((tg.tgtype & 2) = 0 OR tg.tgname > 'delta_sync_soft_delete');
+        IF stopped IS NOT NULL THEN
+            RAISE WARNING 'soft-delete mode stops the DELETE triggers of "%": %', qualified, stopped
+                USING DETAIL = 'A soft delete is an UPDATE of deleted_at: AFTER DELETE row triggers and BEFORE DELETE row triggers that sort after "delta_sync_soft_delete" never see the row.',
+                      HINT = 'Track the table with deletes => ''hard'' to keep them firing.';
+        END IF;
+        RETURN;
+    END IF;
+
+    -- A key change is a change of the key as clients get it, its text: keys equal under their
+    -- type's equality but spelled differently ('1.0' and '1.00' as numeric, 'Abc' and 'ABC' as
+    -- citext) are different keys to a client. (The cast also needs no operator from any schema.)
+    EXECUTE format('CREATE TRIGGER delta_sync_key_change AFTER UPDATE ON %1$s
+                        FOR EACH ROW
+                        WHEN (OLD.%2$I::pg_catalog.text IS DISTINCT FROM NEW.%2$I::pg_catalog.text)
+                        EXECUTE FUNCTION delta_sync._tombstone();
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_key_change', qualified, pk_name);
+END
+$fn$;
+COMMENT ON FUNCTION delta_sync.track(regclass, integer, text) IS
+    'start tracking changes of a table (idempotent; owner only; single-column primary key); deletes => ''soft'' (default) or ''hard'' sets or switches the delete mode';
+
+CREATE OR REPLACE FUNCTION delta_sync.untrack(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $fn$
+DECLARE
+    rel record;
+    qualified text;
+    ts regclass;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT c.relowner, c.relname, n.nspname INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+    END IF;
+    qualified := format('%I.%I', rel.nspname, rel.relname);
+    IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table "%" to untrack it', qualified USING ERRCODE = '42501';
+    END IF;
+    -- The timestamps and soft-deleted rows are the application's data and stay; the internal
+    -- versions, their index, the triggers and the tombstones go.
+    SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
+    EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_stamp ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_tombstone ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_key_change ON %1$s;
+                    DROP TRIGGER IF EXISTS delta_sync_notify ON %1$s;
+                    ALTER TABLE %1$s DROP COLUMN IF EXISTS delta_sync_created_xid,
+                                     DROP COLUMN IF EXISTS delta_sync_changed_xid', qualified);
+    DELETE FROM delta_sync.tracked t WHERE t.relid = tbl;
+    IF ts IS NOT NULL THEN
+        EXECUTE format('DROP TABLE IF EXISTS %s', ts);
+    END IF;
+END
+$fn$;
+
 -- =============================================================================================
 -- Explicit declarations
 -- =============================================================================================
@@ -322,7 +607,10 @@ ALTER FUNCTION @extschema@.delta_since(regclass, text, integer, integer)
     STABLE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync.wait(regclass[], text[], interval)
     VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED;
-ALTER FUNCTION delta_sync.track(regclass, integer) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync.track(regclass, integer, text)
+    VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._tombstone() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._tombstones_hidden(oid) STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
 ALTER FUNCTION delta_sync.untrack(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync.purge(regclass, interval) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync.set_notify(regclass, boolean)
@@ -338,12 +626,14 @@ ALTER FUNCTION delta_sync._restamp_restored() VOLATILE CALLED ON NULL INPUT PARA
 
 -- Who may call what. PUBLIC keeps EXECUTE on the functions a plain role uses (delta_since,
 -- wait; track, untrack, purge and set_notify check ownership of the table themselves), and on
--- three internal ones that must stay executable:
---   - _stamp, _soft_delete, _after_statement: CREATE TRIGGER checks EXECUTE on the trigger's
+-- the internal ones that must stay executable:
+--   - _stamp, _soft_delete, _after_statement, _tombstone: CREATE TRIGGER checks EXECUTE on the trigger's
 --     function for the role creating it, which is the table's owner running track() (or
 --     pg_restore); called directly they refuse ("can only be called as a trigger");
 --   - _notify_setting_changed: set_notify() runs as its caller and calls it; it checks
 --     ownership of the table itself.
+--   - _tombstones_hidden: the row-level security policy of the tombstone tables, evaluated as
+--     the role reading them.
 -- Everything else internal is revoked. The event-trigger functions and the registry's trigger
 -- function lost EXECUTE above, in "Trusted installs"; said again here so this section is the
 -- whole list.

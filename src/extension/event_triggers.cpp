@@ -47,13 +47,15 @@ struct SavedUser {
 SavedUser become(Oid role) {
     SavedUser saved;
     GetUserIdAndSecContext(&saved.user, &saved.sec_context);
-    SetUserIdAndSecContext(role, saved.sec_context | SECURITY_LOCAL_USERID_CHANGE |
-                                     SECURITY_RESTRICTED_OPERATION);
+    SetUserIdAndSecContext(
+        role, saved.sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
     return saved;
 }
 
 // On an error the (sub)transaction's abort restores the user; this is the normal way back.
-void restore(SavedUser saved) { SetUserIdAndSecContext(saved.user, saved.sec_context); }
+void restore(SavedUser saved) {
+    SetUserIdAndSecContext(saved.user, saved.sec_context);
+}
 
 Oid registry_relid() {
     Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
@@ -128,7 +130,8 @@ void raise_horizons(const Oid* relids, uint64 n) {
             "UPDATE delta_sync.tracked SET horizon = $2 "
             "WHERE relid OPERATOR(pg_catalog.=) $1",
             2, types, values, nullptr, false, 0);
-        if (rc != SPI_OK_UPDATE) elog(ERROR, "could not raise the horizon: %s", SPI_result_code_string(rc));
+        if (rc != SPI_OK_UPDATE)
+            elog(ERROR, "could not raise the horizon: %s", SPI_result_code_string(rc));
     }
 }
 
@@ -136,7 +139,8 @@ void raise_horizons(const Oid* relids, uint64 n) {
 void raise_reached(const char* start) {
     char* sql = psprintf(reached_sql, start);
     int rc = SPI_execute(sql, false, 0);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "could not find the changed tables: %s", SPI_result_code_string(rc));
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "could not find the changed tables: %s", SPI_result_code_string(rc));
     uint64 n = SPI_processed;
     Oid* relids = static_cast<Oid*>(palloc(sizeof(Oid) * (n + 1)));
     for (uint64 i = 0; i < n; ++i) {
@@ -152,22 +156,57 @@ void raise_reached(const char* start) {
 // records without versions, so the tables it reaches resync.
 Datum forget_dropped(FunctionCallInfo fcinfo) {
     check_event_trigger(fcinfo, "delta_sync._forget_dropped");
-    SavedUser saved = become(owner_of(registry_relid()));
+    Oid registry = registry_relid();
+    bool has_tombstones = get_attnum(registry, "tombstones") != InvalidAttrNumber;
+    SavedUser saved = become(owner_of(registry));
     if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
         elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     int rc = SPI_execute(
-        "DELETE FROM delta_sync.tracked t USING pg_catalog.pg_event_trigger_dropped_objects() o"
-        " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-        "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
-        "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid",
+        has_tombstones
+            ? "DELETE FROM delta_sync.tracked t USING "
+              "pg_catalog.pg_event_trigger_dropped_objects() o"
+              " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+              "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
+              "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid"
+              " RETURNING t.tombstones::pg_catalog.oid"
+            : "DELETE FROM delta_sync.tracked t USING "
+              "pg_catalog.pg_event_trigger_dropped_objects() o"
+              " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+              "   AND o.objsubid OPERATOR(pg_catalog.=) 0"
+              "   AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid",
         false, 0);
-    if (rc != SPI_OK_DELETE) elog(ERROR, "could not forget the dropped tables: %s", SPI_result_code_string(rc));
+    if (rc != SPI_OK_DELETE && rc != SPI_OK_DELETE_RETURNING)
+        elog(ERROR, "could not forget the dropped tables: %s", SPI_result_code_string(rc));
+    // The tombstone tables of dropped tables (hard-delete mode) go too, dropped below as the
+    // dropping role, which must own them: it does only what it could do itself.
+    uint64 n_tombstones = rc == SPI_OK_DELETE_RETURNING ? SPI_processed : 0;
+    Oid* tombstones = static_cast<Oid*>(palloc(sizeof(Oid) * (n_tombstones + 1)));
+    uint64 kept = 0;
+    for (uint64 i = 0; i < n_tombstones; ++i) {
+        bool isnull;
+        Datum v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull) tombstones[kept++] = DatumGetObjectId(v);
+    }
     raise_reached(
         "SELECT o.classid, o.objid FROM pg_catalog.pg_event_trigger_dropped_objects() o"
         " WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
         "   AND o.objsubid OPERATOR(pg_catalog.<>) 0");
     SPI_finish();
     restore(saved);
+    for (uint64 i = 0; i < kept; ++i) {
+        Oid ts = tombstones[i];
+        char* name = get_rel_name(ts);
+        if (!name || !pg_class_ownercheck(ts, GetUserId())) continue;
+        char* sql =
+            psprintf("DROP TABLE IF EXISTS %s",
+                     quote_qualified_identifier(get_namespace_name(get_rel_namespace(ts)), name));
+        if (int connected = SPI_connect(); connected != SPI_OK_CONNECT)
+            elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(connected));
+        rc = SPI_execute(sql, false, 0);
+        if (rc != SPI_OK_UTILITY)
+            elog(ERROR, "could not drop the tombstone tables: %s", SPI_result_code_string(rc));
+        SPI_finish();
+    }
     return PointerGetDatum(nullptr);
 }
 
@@ -207,7 +246,8 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
         "  JOIN delta_sync.tracked k ON k.relid::pg_catalog.oid OPERATOR(pg_catalog.=) tg.tgrelid"
         " WHERE tg.tgname OPERATOR(pg_catalog.=) 'delta_sync_stamp' ORDER BY 1",
         false, 0);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "could not find the restored tables: %s", SPI_result_code_string(rc));
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "could not find the restored tables: %s", SPI_result_code_string(rc));
     uint64 n = SPI_processed;
     Oid* relids = static_cast<Oid*>(palloc(sizeof(Oid) * (n + 1)));
     for (uint64 i = 0; i < n; ++i) {
@@ -241,7 +281,8 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
         Oid types[1] = {XID8OID};
         Datum values[1] = {me};
         rc = SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
-        if (rc != SPI_OK_UPDATE) elog(ERROR, "could not restamp a restored table: %s", SPI_result_code_string(rc));
+        if (rc != SPI_OK_UPDATE)
+            elog(ERROR, "could not restamp a restored table: %s", SPI_result_code_string(rc));
         restore(saved);
         AtEOXact_GUC(true, nest);
         // CREATE TRIGGER holds the table, so its row comes second here as everywhere.
@@ -258,9 +299,9 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
 }  // namespace delta_sync
 
 // Plain PostgreSQL calls only: one guard each keeps the boundary rule.
-#define DELTA_SYNC_EVENT_TRIGGER(name, body)                                               \
-    DELTA_SYNC_FUNCTION(name, [](FunctionCallInfo fcinfo) {                                \
-        return delta_sync::pg_guard([&] { return delta_sync::body(fcinfo); });             \
+#define DELTA_SYNC_EVENT_TRIGGER(name, body)                                   \
+    DELTA_SYNC_FUNCTION(name, [](FunctionCallInfo fcinfo) {                    \
+        return delta_sync::pg_guard([&] { return delta_sync::body(fcinfo); }); \
     })
 
 DELTA_SYNC_EVENT_TRIGGER(delta_sync_forget_dropped, forget_dropped)

@@ -103,7 +103,8 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         target.owner = pg_class_ownercheck(relid, GetUserId());
     });
     if (!OidIsValid(target.relowner))
-        throw SqlError(ERRCODE_UNDEFINED_TABLE, ("table \"" + table + "\" no longer exists").c_str());
+        throw SqlError(ERRCODE_UNDEFINED_TABLE,
+                       ("table \"" + table + "\" no longer exists").c_str());
     if (!target.owner)
         throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
                        ("must be owner of table \"" + table + "\" to purge it").c_str());
@@ -133,13 +134,35 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         int rc = SPI_execute_with_args(
             "SELECT 1 FROM delta_sync.tracked WHERE relid OPERATOR(pg_catalog.=) $1 FOR UPDATE", 1,
             reg_types, reg_values, nullptr, false, 1);
-        if (rc != SPI_OK_SELECT) elog(ERROR, "could not look up the table in the registry: %s", SPI_result_code_string(rc));
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "could not look up the table in the registry: %s",
+                 SPI_result_code_string(rc));
         if (SPI_processed == 0) {
             SPI_finish();
             SetUserIdAndSecContext(save_user, save_sec);
             return o;
         }
         o.tracked = true;
+        // Hard-delete mode: the tombstone table, named afresh (it may have been renamed).
+        Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
+        const char* tombstones = nullptr;
+        if (get_attnum(registry, "tombstones") != InvalidAttrNumber) {
+            rc = SPI_execute_with_args(
+                "SELECT tombstones::pg_catalog.oid FROM delta_sync.tracked"
+                " WHERE relid OPERATOR(pg_catalog.=) $1 AND tombstones IS NOT NULL",
+                1, reg_types, reg_values, nullptr, true, 1);
+            if (rc != SPI_OK_SELECT)
+                elog(ERROR, "could not look up the registry: %s", SPI_result_code_string(rc));
+            if (SPI_processed == 1) {
+                bool null;
+                Oid ts = DatumGetObjectId(
+                    SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null));
+                char* name = get_rel_name(ts);
+                if (name)
+                    tombstones =
+                        quote_qualified_identifier(get_namespace_name(get_rel_namespace(ts)), name);
+            }
+        }
         TimestampTz cutoff = DatumGetTimestampTz(DirectFunctionCall2(
             timestamptz_mi_interval, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
             IntervalPGetDatum(older_than)));
@@ -149,19 +172,40 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
         if (rc != SPI_OK_SELECT || SPI_processed != 1)
             elog(ERROR, "could not purge the table: %s", SPI_result_code_string(rc));
         bool isnull;
-        o.removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        o.removed =
+            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         Datum newest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+        if (tombstones) {
+            // Tombstones older than the cutoff go the same way, and move the same horizon.
+            char* ts_sql = psprintf(
+                "WITH gone AS (DELETE FROM %s ts WHERE ts.deleted_at OPERATOR(pg_catalog.<) $1"
+                " RETURNING ts.delta_sync_changed_xid AS v)"
+                " SELECT pg_catalog.count(*), pg_catalog.max(v) FROM gone",
+                tombstones);
+            rc = SPI_execute_with_args(ts_sql, 1, types, values, nullptr, false, 0);
+            if (rc != SPI_OK_SELECT || SPI_processed != 1)
+                elog(ERROR, "could not purge the tombstones: %s", SPI_result_code_string(rc));
+            bool ts_null;
+            o.removed += DatumGetInt64(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &ts_null));
+            Datum ts_newest =
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &ts_null);
+            if (!ts_null && (isnull || DatumGetUInt64(ts_newest) > DatumGetUInt64(newest))) {
+                newest = ts_newest;
+                isnull = false;
+            }
+        }
         if (!isnull) {
             Oid htypes[3] = {REGCLASSOID, XID8OID, XID8OID};
             Datum hvalues[3] = {ObjectIdGetDatum(relid), newest,
                                 FullTransactionIdGetDatum(GetTopFullTransactionId())};
             // A 1.1 registry (the library is new, ALTER EXTENSION UPDATE not yet run) has no
             // purged_by: its cursors resync as 1.1 made them.
-            Oid registry = get_relname_relid("tracked", get_namespace_oid("delta_sync", false));
             bool has_purged_by = get_attnum(registry, "purged_by") != InvalidAttrNumber;
             rc = SPI_execute_with_args(
                 has_purged_by
-                    ? "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2), "
+                    ? "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, "
+                      "$2), "
                       "purged_by = $3 WHERE relid OPERATOR(pg_catalog.=) $1"
                     : "UPDATE delta_sync.tracked SET purged_through = GREATEST(purged_through, $2) "
                       "WHERE relid OPERATOR(pg_catalog.=) $1",

@@ -40,7 +40,7 @@ struct RegistryPlace {
     bool known;
     Oid table;
     Oid pkey;
-    AttrNumber max_changes, horizon, purged_through, purged_by, notify;
+    AttrNumber max_changes, horizon, purged_through, purged_by, notify, tombstones;
 };
 RegistryPlace place{};
 bool callbacks = false;
@@ -58,13 +58,14 @@ void find_registry(Relation rel) {
     place.purged_through = column(desc, "purged_through");
     place.purged_by = column(desc, "purged_by");
     place.notify = column(desc, "notify");
+    place.tombstones = column(desc, "tombstones");
     if (place.max_changes == InvalidAttrNumber || place.horizon == InvalidAttrNumber)
         elog(ERROR, "relation \"delta_sync.tracked\" lacks the columns of delta_sync's registry");
 }
 }  // namespace
 
 RegistryRow read_registry_row(Oid relid) {
-    RegistryRow row{false, 0, 0, 0, 0, true};
+    RegistryRow row{false, 0, 0, 0, 0, true, InvalidOid};
     if (!callbacks) {
         CacheRegisterRelcacheCallback(registry_changed, 0);
         CacheRegisterSyscacheCallback(NAMESPACEOID, schema_changed, 0);
@@ -105,6 +106,10 @@ RegistryRow read_registry_row(Oid relid) {
         if (AttrNumber a = place.notify; a != InvalidAttrNumber) {
             Datum v = heap_getattr(tup, a, desc, &isnull);
             if (!isnull) row.notify = DatumGetBool(v);
+        }
+        if (AttrNumber a = place.tombstones; a != InvalidAttrNumber) {
+            Datum v = heap_getattr(tup, a, desc, &isnull);
+            if (!isnull) row.tombstones = DatumGetObjectId(v);
         }
     }
     systable_endscan(scan);

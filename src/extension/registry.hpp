@@ -17,6 +17,7 @@ struct RegistryRow {
     std::uint64_t purged_through;  // newest version purge() removed; 0 when never purged
     std::uint64_t purged_by;       // the xid of the last purge that removed rows; 0 if none
     bool notify;                   // NOTIFY delta_sync after each writing statement
+    Oid tombstones;                // the table's tombstone table (hard-delete mode), or InvalidOid
 };
 
 // The row of table `relid`, as the active snapshot sees it. Columns a 1.0 registry lacks read as

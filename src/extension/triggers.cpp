@@ -5,6 +5,11 @@
 //    created_at and the creation version cannot be changed by an UPDATE.
 //  soft_delete (BEFORE DELETE, each row): the row stays, with deleted_at = now(), through an
 //    UPDATE (so stamp gives it a new version); the physical delete is skipped.
+//  tombstone (hard-delete mode, instead of soft_delete; AFTER DELETE for each statement, from
+//    its transition table, and AFTER UPDATE for each row whose key changed): the row is really
+//    deleted, and its old key, creation version, this
+//    transaction and deleted_at go into the table's tombstone table (as its owner); the stamp
+//    trigger lets the key change in this mode and makes the new key a new row.
 //  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
 //    table changed (waiters, opt-in NOTIFY); on TRUNCATE also raises the table's horizon, so
 //    every older cursor resyncs.
@@ -14,10 +19,17 @@
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
 #include "live.hpp"
+#include "registry.hpp"
 
 extern "C" {
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "executor/tuptable.h"
+#include "utils/snapmgr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
@@ -35,6 +47,7 @@ extern "C" {
 #include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "utils/xid8.h"
 }
 
@@ -55,6 +68,15 @@ struct TrackingColumns {
     int natts;
     Datum *values, *old_values;
     bool *nulls, *old_nulls;
+    // Hard-delete mode: the tombstone table, read from the registry once per statement.
+    Oid tombstones;  // InvalidOid until looked up
+    Oid tombstones_nsp, tombstones_owner;
+    NameData tombstones_name;
+    Oid pk_type;
+    // The primary key's index and its equality, to find a soft-deleted row an INSERT reuses.
+    Oid pk_index;
+    RegProcedure pk_eq_proc;
+    Oid pk_collation;
 };
 
 AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -107,16 +129,25 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     TupleDesc desc = RelationGetDescr(rel);
     const char* table = RelationGetRelationName(rel);
     c->relid = InvalidOid;
+    c->tombstones = InvalidOid;
     c->created_at = find_column(rel, desc, "created_at", TIMESTAMPTZOID, table);
     c->updated_at = find_column(rel, desc, "updated_at", TIMESTAMPTZOID, table);
     c->deleted_at = find_column(rel, desc, "deleted_at", TIMESTAMPTZOID, table);
     c->created_xid = find_column(rel, desc, "delta_sync_created_xid", XID8OID, table);
     c->changed_xid = find_column(rel, desc, "delta_sync_changed_xid", XID8OID, table);
     c->pk = InvalidAttrNumber;
+    c->pk_eq_proc = InvalidOid;
     Oid pk_index = RelationGetPrimaryKeyIndex(rel);
+    c->pk_index = pk_index;
     if (OidIsValid(pk_index)) {
         Relation idx = index_open(pk_index, AccessShareLock);
-        if (idx->rd_index->indnkeyatts == 1) c->pk = idx->rd_index->indkey.values[0];
+        if (idx->rd_index->indnkeyatts == 1 && idx->rd_rel->relam == BTREE_AM_OID) {
+            c->pk = idx->rd_index->indkey.values[0];
+            Oid op = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+                                         idx->rd_opcintype[0], BTEqualStrategyNumber);
+            if (OidIsValid(op)) c->pk_eq_proc = get_opcode(op);
+            c->pk_collation = idx->rd_indcollation[0];
+        }
         index_close(idx, AccessShareLock);
     }
     if (c->pk == InvalidAttrNumber)
@@ -125,6 +156,7 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     Form_pg_attribute pk_attr = TupleDescAttr(desc, c->pk - 1);
     c->pk_len = pk_attr->attlen;
     c->pk_byval = pk_attr->attbyval;
+    c->pk_type = pk_attr->atttypid;
     c->relid = RelationGetRelid(rel);
     return c;
 }
@@ -156,6 +188,73 @@ bool old_row_needed(const TriggerData* td, const TrackingColumns* c) {
     for (AttrNumber a : kept)
         if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, cols)) return true;
     return false;
+}
+
+// Hard-delete mode: the table has the key-change trigger track(deletes => 'hard') creates.
+bool hard_delete_mode(Relation rel) {
+    const TriggerDesc* triggers = rel->trigdesc;
+    for (int i = 0; triggers && i < triggers->numtriggers; ++i)
+        if (strcmp(triggers->triggers[i].tgname, "delta_sync_key_change") == 0 &&
+            triggers->triggers[i].tgenabled != TRIGGER_DISABLED)
+            return true;
+    return false;
+}
+
+bool find_tombstones(TrackingColumns* c, Relation rel, bool required);
+void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum created,
+                     bool created_null);
+
+// An INSERT of a key whose row is soft-deleted creates the row anew: the soft-deleted row is
+// removed first, physically and without firing triggers or foreign-key actions (it left the
+// application's view when it was soft-deleted; rows that still reference its key now reference
+// the new row, as they referenced the soft-deleted one). No client needs to hear of the removal:
+// the new row is created later than anything they saw, and reaches them as created, which
+// replaces what they hold under that key. Runs the insert's own check (ON CONFLICT's too) into an
+// empty slot, so `INSERT ... ON CONFLICT DO UPDATE` of a soft-deleted key inserts the new row.
+void remove_soft_deleted(Relation rel, TrackingColumns* c, Datum key) {
+    if (!OidIsValid(c->pk_eq_proc)) return;
+    Relation idx = index_open(c->pk_index, AccessShareLock);
+    ScanKeyData sk;
+    ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid, c->pk_collation,
+                           c->pk_eq_proc, key);
+    IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+    index_rescan(scan, &sk, 1, nullptr, 0);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    ItemPointerData tid;
+    bool found = false;
+    Datum old_key = 0, old_created = 0;
+    bool old_created_null = true;
+    while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+        bool isnull;
+        slot_getattr(slot, c->deleted_at, &isnull);
+        if (!isnull) {
+            tid = slot->tts_tid;
+            found = true;
+            bool key_null;
+            old_key = datumCopy(slot_getattr(slot, c->pk, &key_null), c->pk_byval, c->pk_len);
+            old_created = slot_getattr(slot, c->created_xid, &old_created_null);
+            break;
+        }
+    }
+    index_endscan(scan);
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(idx, AccessShareLock);
+    // A table tracked before tombstone tables existed keeps the old rule (23505): the removed
+    // row's key, if spelled otherwise than the new one, would reach no client as deleted.
+    if (!found || !find_tombstones(c, rel, false)) return;
+    TM_FailureData tmfd;
+    TM_Result result = table_tuple_delete(rel, &tid, GetCurrentCommandId(true), GetActiveSnapshot(),
+                                          InvalidSnapshot, true, &tmfd, false);
+    if (result != TM_Ok && result != TM_SelfModified)
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not serialize access due to concurrent update"),
+                        errdetail("The soft-deleted row of \"%s\" that this INSERT replaces was "
+                                  "changed by another transaction.",
+                                  RelationGetRelationName(rel))));
+    CommandCounterIncrement();
+    // Its tombstone: superseded by the new row when the key is spelled the same, reported when
+    // it is spelled otherwise (1.0 soft-deleted, 1.00 inserted), so no client keeps the old one.
+    write_tombstone(c, old_key, false, old_created, old_created_null);
 }
 
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
@@ -201,6 +300,7 @@ Datum stamp(FunctionCallInfo fcinfo) {
     set(c->changed_xid, xid, false);
     set(c->updated_at, now, false);
     if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
+        if (!nulls[c->pk - 1]) remove_soft_deleted(rel, c, values[c->pk - 1]);
         set(c->created_xid, xid, false);
         if (nulls[c->created_at - 1]) set(c->created_at, now, false);
     } else if (!old_row_needed(td, c)) {
@@ -212,15 +312,24 @@ Datum stamp(FunctionCallInfo fcinfo) {
         heap_deform_tuple(td->tg_trigtuple, desc, old_values, old_nulls);
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
         int k = c->pk - 1;
-        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c)))
-            ereport(ERROR,
-                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                     errmsg("cannot change the primary key of a row of tracked table \"%s\"",
-                            RelationGetRelationName(rel)),
-                     errhint("Delete the row and insert it with the new key, so that clients "
-                             "hear of both.")));
-        set(c->created_xid, old_values[c->created_xid - 1], old_nulls[c->created_xid - 1]);
-        set(c->created_at, old_values[c->created_at - 1], old_nulls[c->created_at - 1]);
+        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c))) {
+            // In hard-delete mode the key-change trigger records the old key's tombstone; the
+            // row under its new key is a new row to clients.
+            if (!hard_delete_mode(rel))
+                ereport(ERROR,
+                        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                         errmsg("cannot change the primary key of a row of tracked table \"%s\"",
+                                RelationGetRelationName(rel)),
+                         errdetail("In soft-delete mode the old key would stay behind as a row "
+                                   "no client hears deleted."),
+                         errhint("Delete the row and insert it with the new key, or track the "
+                                 "table with deletes => 'hard'.")));
+            set(c->created_xid, xid, false);
+            set(c->created_at, now, false);
+        } else {
+            set(c->created_xid, old_values[c->created_xid - 1], old_nulls[c->created_xid - 1]);
+            set(c->created_at, old_values[c->created_at - 1], old_nulls[c->created_at - 1]);
+        }
     }
     HeapTuple result = heap_form_tuple(desc, values, nulls);
     // The executor keeps the row's identity from the tuple it handed in.
@@ -239,8 +348,13 @@ Datum stamp(FunctionCallInfo fcinfo) {
 // executions under way; a slot that goes stale while in use is only unlisted (relid cleared) and
 // its plan freed when its last execution ends; a full cache of running plans gets a plan of its
 // own for this one execution.
+enum class PlanKind { soft_delete, tombstone, statement_tombstones };
+
 struct SoftDeletePlan {
+    PlanKind kind;
     Oid relid;  // InvalidOid: unlisted (free, or stale and waiting for its users to finish)
+    Oid key_type;  // tombstone plans: the type of $1
+    NameData column;  // statement_tombstones plans: the key's column in the transition table
     Oid nsp;
     NameData relname;
     uint64 namespace_generation;
@@ -271,17 +385,59 @@ SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
     return plan;
 }
 
+// The tombstone of a key: a key deleted again keeps its first creation version (a client that
+// saw any creation of the key may hold it) and takes the newest deletion.
+SPIPlanPtr prepare_tombstone(Oid nsp, const char* relname, Oid key_type) {
+    char* sql = psprintf(
+        "INSERT INTO %s AS ts (key, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE"
+        " SET delta_sync_changed_xid = EXCLUDED.delta_sync_changed_xid,"
+        " deleted_at = EXCLUDED.deleted_at",
+        quote_qualified_identifier(get_namespace_name(nsp), relname));
+    Oid types[4] = {key_type, XID8OID, XID8OID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 4, types);
+    if (!plan) elog(ERROR, "could not prepare the tombstone: %s", SPI_result_code_string(SPI_result));
+    return plan;
+}
+
+// The tombstones of every row a DELETE statement removed, from its transition table.
+SPIPlanPtr prepare_statement_tombstones(Oid nsp, const char* relname, const char* column) {
+    char* sql = psprintf(
+        "INSERT INTO %s AS ts (key, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
+        " SELECT o.%s, o.delta_sync_created_xid, $1, $2 FROM delta_sync_old o"
+        " ON CONFLICT (key) DO UPDATE"
+        " SET delta_sync_changed_xid = EXCLUDED.delta_sync_changed_xid,"
+        " deleted_at = EXCLUDED.deleted_at",
+        quote_qualified_identifier(get_namespace_name(nsp), relname), quote_identifier(column));
+    Oid types[2] = {XID8OID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = SPI_prepare(sql, 2, types);
+    if (!plan) elog(ERROR, "could not prepare the tombstones: %s", SPI_result_code_string(SPI_result));
+    return plan;
+}
+
+SPIPlanPtr prepare_plan(PlanKind kind, Oid nsp, const char* relname, Oid key_type,
+                        const char* column) {
+    switch (kind) {
+        case PlanKind::soft_delete:
+            return prepare_soft_delete(nsp, relname);
+        case PlanKind::tombstone:
+            return prepare_tombstone(nsp, relname, key_type);
+        case PlanKind::statement_tombstones:
+            break;
+    }
+    return prepare_statement_tombstones(nsp, relname, column);
+}
+
 // The slot holding a current plan for `rel`, or nullptr when every slot is running a plan (the
 // caller then prepares an unkept plan that SPI_finish frees).
-SoftDeletePlan* soft_delete_slot(Relation rel) {
-    Oid relid = RelationGetRelid(rel);
-    Oid nsp = RelationGetNamespace(rel);
-    const char* relname = RelationGetRelationName(rel);
+SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type,
+                          const char* column) {
     SoftDeletePlan* slot = nullptr;
     for (auto& p : plans) {
-        if (p.plan && p.relid == relid) {
+        if (p.plan && p.relid == relid && p.kind == kind) {
             if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
-                p.namespace_generation == namespace_generation)
+                p.namespace_generation == namespace_generation && p.key_type == key_type &&
+                strcmp(NameStr(p.column), column) == 0)
                 return &p;
             if (p.users > 0)
                 p.relid = InvalidOid;  // stale but running: its last user frees it
@@ -304,8 +460,11 @@ SoftDeletePlan* soft_delete_slot(Relation rel) {
     }
     if (!slot) return nullptr;
     if (slot->plan) release_slot_plan(slot);
-    SPIPlanPtr plan = prepare_soft_delete(nsp, relname);
+    SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type, column);
     SPI_keepplan(plan);
+    slot->kind = kind;
+    slot->key_type = key_type;
+    namestrcpy(&slot->column, column);
     slot->relid = relid;
     slot->nsp = nsp;
     namestrcpy(&slot->relname, relname);
@@ -315,18 +474,20 @@ SoftDeletePlan* soft_delete_slot(Relation rel) {
     return slot;
 }
 
-// Runs the soft-delete UPDATE of one row, keeping its slot's plan alive while it runs.
-int run_soft_delete(Relation rel, Datum* values) {
-    SoftDeletePlan* volatile slot = soft_delete_slot(rel);
+// Runs a kept plan (the soft-delete UPDATE of one row, or a tombstone's INSERT), keeping its
+// slot's plan alive while it runs.
+int run_plan(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type, Datum* values,
+             const char* nulls, const char* column = "") {
+    SoftDeletePlan* volatile slot = plan_slot(kind, relid, nsp, relname, key_type, column);
     if (!slot) {
-        SPIPlanPtr plan = prepare_soft_delete(RelationGetNamespace(rel), RelationGetRelationName(rel));
-        return SPI_execute_plan(plan, values, nullptr, false, 0);
+        SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type, column);
+        return SPI_execute_plan(plan, values, nulls, false, 0);
     }
     volatile int rc = 0;
     ++slot->users;
     PG_TRY();
     {
-        rc = SPI_execute_plan(slot->plan, values, nullptr, false, 0);
+        rc = SPI_execute_plan(slot->plan, values, nulls, false, 0);
     }
     PG_FINALLY();
     {
@@ -345,6 +506,11 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     Relation rel = td->tg_relation;
     const TrackingColumns* c = tracking_columns(fcinfo, rel);
     HeapTuple tuple = td->tg_trigtuple;
+    // A delete cascaded by a foreign key (ON DELETE CASCADE of a parent whose row went away):
+    // only PostgreSQL's referential-integrity queries run with SECURITY_NOFORCE_RLS. The row is
+    // deleted for real, so no row is left referencing a parent that is gone, and the statement
+    // trigger records its tombstone, so clients hear of it.
+    if (InNoForceRLSOperation()) return PointerGetDatum(tuple);
     bool isnull;
     heap_getattr(tuple, c->deleted_at, RelationGetDescr(rel), &isnull);
     if (!isnull) {
@@ -357,7 +523,8 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
         elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
     Datum values[2] = {PointerGetDatum(&tuple->t_self),
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
-    int rc = run_soft_delete(rel, values);
+    int rc = run_plan(PlanKind::soft_delete, RelationGetRelid(rel), RelationGetNamespace(rel),
+                      RelationGetRelationName(rel), InvalidOid, values, nullptr);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "could not soft-delete the row: %s", SPI_result_code_string(rc));
     // Not updated: row-level security hid the row from the UPDATE, or (without it) a BEFORE
     // UPDATE trigger of the table skipped the update by returning NULL.
@@ -377,6 +544,120 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
                                 "role to update the rows it may delete.")));
     SPI_finish();
     return PointerGetDatum(nullptr);  // skip the physical delete
+}
+
+// The table's tombstone table, looked up in the registry once per statement. Without one: an
+// error when `required`, else false.
+bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
+    if (OidIsValid(c->tombstones)) return true;
+    {
+        RegistryRow reg = read_registry_row(RelationGetRelid(rel));
+        HeapTuple classtup = reg.found && OidIsValid(reg.tombstones)
+                                 ? SearchSysCache1(RELOID, ObjectIdGetDatum(reg.tombstones))
+                                 : nullptr;
+        if (!HeapTupleIsValid(classtup) && !required) return false;
+        if (!HeapTupleIsValid(classtup)) {
+            const char* literal = quote_literal_cstr(quote_qualified_identifier(
+                get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)));
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("tracked table \"%s\" has no tombstone table",
+                                   RelationGetRelationName(rel)),
+                            errhint("Untrack the table and track it again with SELECT "
+                                    "delta_sync.untrack(%s) and SELECT delta_sync.track(%s, "
+                                    "deletes => 'hard').",
+                                    literal, literal)));
+        }
+        auto* form = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup));
+        // The registry row is the table owner's to write: a tombstone table of another owner
+        // would have its rows written with that owner's rights.
+        if (form->relowner != rel->rd_rel->relowner || form->relkind != RELKIND_RELATION)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("the tombstone table \"%s\" of \"%s\" is not an ordinary table of the same owner",
+                                   NameStr(form->relname), RelationGetRelationName(rel))));
+        c->tombstones_nsp = form->relnamespace;
+        c->tombstones_owner = form->relowner;
+        c->tombstones_name = form->relname;
+        ReleaseSysCache(classtup);
+        c->tombstones = reg.tombstones;
+    }
+    return true;
+}
+
+// One tombstone: the old key and its creation version, deleted by this transaction now. Written
+// as the tombstone table's owner (the table's) under SECURITY_RESTRICTED_OPERATION.
+void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum created,
+                     bool created_null) {
+    Datum values[4];
+    values[0] = key;
+    values[1] = created;
+    values[2] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    if (created_null) values[1] = values[2];
+    const char nulls[4] = {key_null ? 'n' : ' ', ' ', ' ', ' '};
+
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(c->tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                    SECURITY_RESTRICTED_OPERATION);
+    if (int connected = SPI_connect(); connected != SPI_OK_CONNECT)
+            elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(connected));
+    int rc = run_plan(PlanKind::tombstone, c->tombstones, c->tombstones_nsp,
+                      NameStr(c->tombstones_name), c->pk_type, values, nulls);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "could not write the tombstone: %s", SPI_result_code_string(rc));
+    SPI_finish();
+    SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
+}
+
+// Hard-delete mode (AFTER DELETE, and AFTER UPDATE when the key changed; each row): the old key,
+// the old row's creation version, this transaction and deleted_at go into the table's tombstone
+// table. The deleting role needs no rights on it: the INSERT runs as the tombstone table's owner
+// (the table's owner) under SECURITY_RESTRICTED_OPERATION, as PostgreSQL's RI triggers run their
+// queries; what it can run is the owner's own (triggers or index expressions the owner put on the
+// tombstone table), with the owner's rights.
+Datum tombstone(FunctionCallInfo fcinfo) {
+    TriggerData* td = trigger_data(fcinfo, "delta_sync._tombstone()");
+    bool statement = TRIGGER_FIRED_AFTER(td->tg_event) && !TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+                     TRIGGER_FIRED_BY_DELETE(td->tg_event) && td->tg_oldtable;
+    bool row = TRIGGER_FIRED_AFTER(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+               TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+    if (!statement && !row)
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("delta_sync._tombstone() must fire AFTER DELETE FOR EACH STATEMENT "
+                               "with an old transition table, or AFTER UPDATE FOR EACH ROW")));
+    Relation rel = td->tg_relation;
+    TrackingColumns* c = tracking_columns(fcinfo, rel);
+    find_tombstones(c, rel, true);
+    if (statement) {
+        // A DELETE statement: one INSERT of the tombstones of every row it removed. In
+        // soft-delete mode only cascaded deletes remove rows; purge() removes rows whose
+        // deletion clients heard of already (and raises the horizon past them).
+        if (tuplestore_tuple_count(td->tg_oldtable) == 0 || purging_relid == RelationGetRelid(rel))
+            return PointerGetDatum(nullptr);
+        Datum values[2] = {FullTransactionIdGetDatum(GetTopFullTransactionId()),
+                           TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+        const char* column = NameStr(TupleDescAttr(RelationGetDescr(rel), c->pk - 1)->attname);
+        Oid save_user;
+        int save_sec;
+        GetUserIdAndSecContext(&save_user, &save_sec);
+        SetUserIdAndSecContext(c->tombstones_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+                                                        SECURITY_RESTRICTED_OPERATION);
+        if (int connected = SPI_connect(); connected != SPI_OK_CONNECT)
+            elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(connected));
+        if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+            elog(ERROR, "could not register the transition table");
+        int rc = run_plan(PlanKind::statement_tombstones, c->tombstones, c->tombstones_nsp,
+                          NameStr(c->tombstones_name), InvalidOid, values, nullptr, column);
+        if (rc != SPI_OK_INSERT) elog(ERROR, "could not write the tombstones: %s", SPI_result_code_string(rc));
+        SPI_finish();
+        SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
+        return PointerGetDatum(nullptr);
+    }
+    bool key_null, created_null;
+    Datum key = heap_getattr(td->tg_trigtuple, c->pk, RelationGetDescr(rel), &key_null);
+    Datum created = heap_getattr(td->tg_trigtuple, c->created_xid, RelationGetDescr(rel), &created_null);
+    write_tombstone(c, key, key_null, created, created_null);
+    return PointerGetDatum(nullptr);
 }
 
 // Raises the table's horizon to this transaction. The registry belongs to the extension's owner,
@@ -446,3 +727,4 @@ void register_trigger_callbacks() {
 DELTA_SYNC_TRIGGER(delta_sync_stamp, stamp)
 DELTA_SYNC_TRIGGER(delta_sync_soft_delete, soft_delete)
 DELTA_SYNC_TRIGGER(delta_sync_after_statement, after_statement)
+DELTA_SYNC_TRIGGER(delta_sync_tombstone, tombstone)

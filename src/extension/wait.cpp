@@ -147,9 +147,11 @@ bool query_changed(Relation rel, const Watched& w) {
     MemoryContextSwitchTo(context);
     PG_TRY();
     {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "delta_sync: SPI_connect failed");
+        if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+            elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
         int rc = SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1);
-        if (rc != SPI_OK_SELECT) elog(ERROR, "delta_sync: probing a table failed (%d)", rc);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "could not probe the table for changes: %s", SPI_result_code_string(rc));
         found = SPI_processed > 0;
         SPI_finish();
     }
@@ -172,6 +174,28 @@ bool query_changed(Relation rel, const Watched& w) {
     return found;
 }
 
+// Whether the tombstone table has a deletion the cursor does not see (as for the table's rows).
+bool tombstones_changed(Oid tombstones, const Watched& w, Snapshot snap) {
+    Relation ts = try_table_open(tombstones, AccessShareLock);
+    if (!ts) return true;  // gone: the client's next pull says what to do
+    AttrNumber changed_xid = column_number(ts, "delta_sync_changed_xid");
+    Relation index =
+        changed_xid != InvalidAttrNumber ? open_version_index(ts, changed_xid) : nullptr;
+    bool changed = true;
+    if (index) {
+        TupleTableSlot* slot = table_slot_create(ts, nullptr);
+        changed = any_visible(ts, index, snap, BTGreaterEqualStrategyNumber, F_XID8GE, w.since.xmax,
+                              slot);
+        for (std::size_t i = 0; !changed && i < w.since.xip.size(); ++i)
+            changed =
+                any_visible(ts, index, snap, BTEqualStrategyNumber, F_XID8EQ, w.since.xip[i], slot);
+        ExecDropSingleTupleTableSlot(slot);
+        index_close(index, AccessShareLock);
+    }
+    table_close(ts, AccessShareLock);
+    return changed;
+}
+
 // Plain data for the probe: whether table `w` changed for its cursor, seen from `snap`.
 bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     Relation rel = try_table_open(w.relid, AccessShareLock);
@@ -179,7 +203,8 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     bool changed = false;
     RegistryRow reg = read_registry_row(w.relid);
     AttrNumber changed_xid = column_number(rel, "delta_sync_changed_xid");
-    Relation index = changed_xid != InvalidAttrNumber ? open_version_index(rel, changed_xid) : nullptr;
+    Relation index =
+        changed_xid != InvalidAttrNumber ? open_version_index(rel, changed_xid) : nullptr;
     if (!reg.found || !index ||
         judge_cursor(w.since, clock, reg.horizon, reg.purged_through, reg.purged_by) !=
             CursorFate::usable) {
@@ -191,10 +216,14 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
         changed = any_visible(rel, index, snap, BTGreaterEqualStrategyNumber, F_XID8GE,
                               w.since.xmax, slot);
         for (std::size_t i = 0; !changed && i < w.since.xip.size(); ++i)
-            changed = any_visible(rel, index, snap, BTEqualStrategyNumber, F_XID8EQ,
-                                  w.since.xip[i], slot);
+            changed = any_visible(rel, index, snap, BTEqualStrategyNumber, F_XID8EQ, w.since.xip[i],
+                                  slot);
         ExecDropSingleTupleTableSlot(slot);
     }
+    // Rows deleted for real (hard-delete mode, cascaded deletes) left tombstones; a role under
+    // row-level security is told of them too, as its next delta_since() is (fullResyncRequired).
+    if (!changed && OidIsValid(reg.tombstones))
+        changed = tombstones_changed(reg.tombstones, w, snap);
     if (index) index_close(index, AccessShareLock);
     table_close(rel, AccessShareLock);  // released now: a wait holds no lock while it sleeps
     return changed;
@@ -267,33 +296,38 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
                             errmsg("the tables to wait on must be a one-dimensional array")));
         int given = ArrayGetNItems(ARR_NDIM(t), ARR_DIMS(t));
         if (given > max_tables)
-            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                            errmsg("too many tables to wait on"),
-                            errdetail("A wait watches at most %d tables; %d were given.", max_tables,
-                                      given)));
-        deconstruct_array(t, REGCLASSOID, 4, true, TYPALIGN_INT, &r.tables, &r.table_nulls, &r.n_tables);
+            ereport(
+                ERROR,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many tables to wait on"),
+                 errdetail("A wait watches at most %d tables; %d were given.", max_tables, given)));
+        deconstruct_array(t, REGCLASSOID, 4, true, TYPALIGN_INT, &r.tables, &r.table_nulls,
+                          &r.n_tables);
         if (!PG_ARGISNULL(1)) {
             ArrayType* s = PG_GETARG_ARRAYTYPE_P(1);
             if (ARR_NDIM(s) > 1)
                 ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
                                 errmsg("the cursors must be a one-dimensional array")));
-            deconstruct_array(s, TEXTOID, -1, false, TYPALIGN_INT, &r.since, &r.since_nulls, &r.n_since);
+            deconstruct_array(s, TEXTOID, -1, false, TYPALIGN_INT, &r.since, &r.since_nulls,
+                              &r.n_since);
         }
         Interval* iv = PG_GETARG_INTERVAL_P(2);
         double ms = (static_cast<double>(iv->time) +
-                     (static_cast<double>(iv->day) + iv->month * 30.0) * USECS_PER_DAY) / 1000.0;
+                     (static_cast<double>(iv->day) + iv->month * 30.0) * USECS_PER_DAY) /
+                    1000.0;
         r.bad_timeout = !(ms >= 0 && ms <= 365.0 * 86400 * 1000);
         r.timeout_ms = r.bad_timeout ? 0 : static_cast<long>(ms);
         return r;
     });
     if (a.bad_timeout)
-        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, "the timeout must be between 0 and 365 days");
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                       "the timeout must be between 0 and 365 days");
     if (a.n_tables == 0)
-        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, "there must be at least one table to wait on");
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                       "there must be at least one table to wait on");
     if (a.n_since != 0 && a.n_since != 1 && a.n_since != a.n_tables)
         throw SqlError(ERRCODE_ARRAY_SUBSCRIPT_ERROR,
-                       "there must be one cursor per table, or one for all of them",
-                       nullptr, cursor_hint);
+                       "there must be one cursor per table, or one for all of them", nullptr,
+                       cursor_hint);
 
     // The cursor of "now", for tables given none.
     ServerClock clock{};
@@ -303,7 +337,8 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
     std::vector<Watched> watched;
     for (int i = 0; i < a.n_tables; ++i) {
         if (a.table_nulls[i])
-            throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "the tables to wait on must not be NULL");
+            throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                           "the tables to wait on must not be NULL");
         Watched w{DatumGetObjectId(a.tables[i]), now, nullptr};
         int s = a.n_since == 1 ? 0 : i;
         if (a.n_since != 0 && !a.since_nulls[s]) {
@@ -330,7 +365,8 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
             std::string msg = "relation with OID " + std::to_string(w.relid) + " does not exist";
             throw SqlError(ERRCODE_UNDEFINED_TABLE, msg.c_str());
         }
-        std::string name = pg_guard([&] { return static_cast<const char*>(get_rel_name(w.relid)); });
+        std::string name =
+            pg_guard([&] { return static_cast<const char*>(get_rel_name(w.relid)); });
         if (!c.readable) {
             std::string msg = "permission denied for table \"" + name + "\"";
             throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE, msg.c_str());
@@ -352,7 +388,8 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
         watched.push_back(w);
     }
 
-    bool* hits = pg_guard([&] { return static_cast<bool*>(palloc0(sizeof(bool) * watched.size())); });
+    bool* hits =
+        pg_guard([&] { return static_cast<bool*>(palloc0(sizeof(bool) * watched.size())); });
     WaiterAnnouncement announcement;
     std::uint64_t mask = 0;
     for (const Watched& w : watched) mask |= pg_guard([&] { return waiter_bit(w.relid); });
@@ -362,7 +399,8 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
             AllocSetContextCreate(CurrentMemoryContext, "delta_sync wait", ALLOCSET_DEFAULT_SIZES);
         TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), a.timeout_ms);
         TimestampTz next_tick = 0;  // the next check of finished transactions
-        TimestampTz next_connection_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+        TimestampTz next_connection_check =
+            TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
         bool first = true;
         std::uint64_t seen_changes = 0, seen_completed = 0;
         int n = 0;
@@ -389,7 +427,8 @@ Datum wait_for_changes(FunctionCallInfo fcinfo) {
                 std::uint64_t c = completed_transactions();
                 if (c != seen_completed) run = true;
                 seen_completed = c;
-                next_tick = TimestampTzPlusMilliseconds(now_ts, signalled ? 1000 : poll_interval_ms);
+                next_tick =
+                    TimestampTzPlusMilliseconds(now_ts, signalled ? 1000 : poll_interval_ms);
             }
             if (run) {
                 n = probe(watched, hits, scratch);
