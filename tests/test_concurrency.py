@@ -11,6 +11,10 @@ count, or any error, fails.
 A second table, tracked with deletes => 'hard', gets the same load at the same time, with real
 DELETEs (tombstones), re-inserts of deleted keys (INSERT ... ON CONFLICT DO NOTHING of keys that
 were used) and primary-key changes instead of undeletes; a second client copy of it must equal it.
+
+All along, the real client `delta-sync pull --watch items hard_items` keeps a SQLite replica of
+both tables; after the writers stop it must catch up, exit 0 on SIGTERM, and its replica must
+equal the live rows (tests/watchclient.py). Prints `watch: diverged rows 0 of N` per table.
 """
 import json
 import os
@@ -21,6 +25,9 @@ import time
 
 import psycopg2
 import psycopg2.errors
+
+sys.dont_write_bytecode = True  # no tests/__pycache__ from importing watchclient
+import watchclient
 
 DURATION = float(os.environ.get("CONCURRENCY_SECONDS", "30"))
 WRITERS = 4
@@ -199,6 +206,14 @@ def expected_rows(conn, table="items"):
 
 def main():
     setup()
+    watch = watchclient.Watch(["items", "hard_items"], f"dbname={DB}")
+    try:
+        return run(watch)
+    finally:
+        watch.kill()
+
+
+def run(watch):
     stop = threading.Event()
     next_ids = {t: {"value": 500, "lock": threading.Lock()} for t in ("items", "hard_items")}
     stats = {"committed": 0, "rolled_back": 0, "conflicts": 0}
@@ -239,6 +254,7 @@ def main():
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM hard_items_delta_sync_tombstones")
         tombstones = cur.fetchone()[0]
+    watch_failure = watch.finish(conn)
     print(f"writers: {stats['committed']} committed, {stats['rolled_back']} rolled back, "
           f"{stats['conflicts']} lock conflicts")
     print(f"client: {replica.stats['pulls']} pulls, {replica.stats['pages']} pages, "
@@ -250,6 +266,9 @@ def main():
     if (diverged or hard_diverged or stats["committed"] < 100 or replica.stats["resyncs"] == 0
             or hard_replica.stats["resyncs"] == 0 or tombstones == 0):
         print("FAILED: the copy differs, or the run exercised too little", file=sys.stderr)
+        return 1
+    if watch_failure:
+        print(f"FAILED: {watch_failure}", file=sys.stderr)
         return 1
     return 0
 

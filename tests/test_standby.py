@@ -22,6 +22,11 @@ now and then. One client pulls from the standby all along (plain, paged, and wit
 max_changes that forces full resyncs), and now and then from the primary with the same cursor.
 After replay has caught up it pulls once more from the standby; its copy must equal the primary's
 table. Prints `standby: diverged rows 0 of N`; anything else fails.
+
+All along, the real client `delta-sync pull --watch items` keeps a SQLite replica from the standby
+(where it waits with delta_sync.wait(): LISTEN is refused there); after replay has caught up it
+must catch up too, exit 0 on SIGTERM, and its replica must equal the primary's live rows
+(tests/watchclient.py). Prints `watch: diverged rows 0 of N`.
 """
 import json
 import os
@@ -36,6 +41,7 @@ sys.dont_write_bytecode = True  # no tests/__pycache__ from importing pgcluster
 import psycopg2.errors
 
 import pgcluster
+import watchclient
 from pgcluster import fail
 
 DURATION = float(os.environ.get("STANDBY_SECONDS", "20"))
@@ -379,6 +385,15 @@ def random_run(primary, standby):
     stats = {"committed": 0, "rolled back": 0, "lock conflicts": 0, "overflowing": 0}
     writers = [Writer(n, primary, stop, next_id, stats) for n in range(WRITERS)]
     lag = Lag(standby, stop)
+    watch = watchclient.Watch(["items"], f"host={standby.sock} port={standby.port} user=postgres "
+                                         f"dbname={DB} application_name=delta_sync_standby_watch")
+    try:
+        random_writes(primary, standby, writers, lag, stop, stats, watch)
+    finally:
+        watch.kill()
+
+
+def random_writes(primary, standby, writers, lag, stop, stats, watch):
     for t in writers + [lag]:
         t.start()
 
@@ -437,6 +452,11 @@ def random_run(primary, standby):
         fail(f"the standby's own table differs from the primary's: {replicated[:10]}")
     if bad or stats["committed"] < 100 or s["full resyncs"] == 0 or s["primary pulls"] == 0:
         fail("the copy differs, or the run exercised too little")
+    pconn = primary.connect(DB)
+    watch_failure = watch.finish(pconn)
+    pconn.close()
+    if watch_failure:
+        fail(watch_failure)
 
 
 def main():
