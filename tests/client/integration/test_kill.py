@@ -2,7 +2,12 @@
 server. After each kill the replica must be exactly as before the pull (same rows, same cursor):
 never half applied. The pull is watched through a pseudo-terminal, where it draws its progress,
 so the kill provably lands while pages are still being applied; a few more kills land at random
-moments, each leaving the replica either as before or as after that pull."""
+moments, each leaving the replica either as before or as after that pull.
+
+The progress is redrawn ten times a second, so on a fast machine a whole pull fits in a few
+redraws and would jump over a kill window. The watched pull is therefore slowed down by the test,
+not by the client: it is stopped (SIGSTOP) most of the time and let run in short slices (SIGCONT),
+so each redraw covers a few thousand rows whatever the machine's speed."""
 import os
 import pty
 import random
@@ -12,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -40,17 +46,56 @@ def kill_when(args, dsn, rows_at_least, rows_below):
     return acted and returncode == -signal.SIGKILL
 
 
+RUN_SLICE = 0.004   # seconds the watched pull runs ...
+STOP_SLICE = 0.016  # ... then seconds it stands still: a fifth of its own speed
+
+
+class Throttle:
+    """Runs proc in short slices: SIGCONT, RUN_SLICE, SIGSTOP, STOP_SLICE, until stopped. stop()
+    returns with the process stopped (SIGSTOP), so it cannot advance while the test acts on it;
+    resume() lets it run freely again."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _signal(self, sig):
+        if self.proc.returncode is None:
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _run(self):
+        while not self.done.is_set():
+            self._signal(signal.SIGCONT)
+            time.sleep(RUN_SLICE)
+            self._signal(signal.SIGSTOP)
+            self.done.wait(STOP_SLICE)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+    def resume(self):
+        self._signal(signal.SIGCONT)
+
+
 def act_when(args, dsn, rows_at_least, rows_below, action):
-    """Runs a pull with stderr on a terminal and calls action(proc) once its progress shows
-    between rows_at_least and rows_below rows applied. Returns (whether action ran while the
-    pull was running, exit status, everything the pull wrote on the terminal)."""
+    """Runs a pull with stderr on a terminal, slowed down (Throttle), and calls action(proc),
+    with the pull stopped, once its progress shows between rows_at_least and rows_below rows
+    applied; the pull then runs freely again if still alive. Returns (whether action ran while
+    the pull was running, exit status, everything the pull wrote on the terminal)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen([BINARY] + args + ["--dsn", dsn], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
+    throttle = Throttle(proc)
     seen = b""
     acted = False
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     try:
         while time.time() < deadline:
             ready, _, _ = select.select([master], [], [], 0.2)
@@ -69,10 +114,14 @@ def act_when(args, dsn, rows_at_least, rows_below, action):
             if counts:
                 rows = int(counts[-1].replace(b",", b""))
                 if not acted and rows_at_least <= rows < rows_below:
+                    throttle.stop()
                     acted = action(proc)
+                    throttle.resume()
                     if not acted:
                         break
     finally:
+        throttle.stop()
+        throttle.resume()
         try:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -84,9 +133,9 @@ def act_when(args, dsn, rows_at_least, rows_below, action):
 
 
 def kill_mid_pull(args, dsn, rows_at_least, rows_below, attempts=5):
-    """kill_when, retried: the progress is drawn ten times a second, so on a fast or busy machine
-    a pull can jump over the window and finish. Such a pull is undone by putting the replica's
-    files back as they were, and tried again."""
+    """kill_when, retried: a pull descheduled at the wrong moment can still jump over the window
+    and finish. Such a pull is undone by putting the replica's files back as they were, and
+    tried again."""
     files = [replica + suffix for suffix in ("", "-wal", "-shm")]
     saved = {}
     for f in files:
