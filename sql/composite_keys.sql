@@ -185,6 +185,33 @@ SELECT delta_sync.purge('order_lines') AS purged_tombstones;
 SELECT count(*) AS tombstones_left FROM order_lines_delta_sync_tombstones;
 SELECT d->>'fullResyncRequired' AS resync_after_tombstone_purge FROM delta_since('order_lines', :'lines_v1') d;
 
+-- A primary key replaced after tracking (every cursor resyncs, as after any ALTER TABLE): the
+-- tombstone table no longer fits, which delta_since and a DELETE say, until track() replaces it.
+CREATE TABLE rekeyed (a integer PRIMARY KEY, b text, n integer);
+INSERT INTO rekeyed VALUES (1, 'x', 1), (1 + 1, 'y, "z"', 2), (3, 'w', 3);
+SELECT delta_sync.track('rekeyed', deletes => 'hard');
+DELETE FROM rekeyed WHERE a = 3;
+ALTER TABLE rekeyed DROP CONSTRAINT rekeyed_pkey, ADD PRIMARY KEY (b, a);
+SELECT * FROM pg_temp.attempt_details($$SELECT * FROM delta_since('rekeyed')$$);
+SELECT * FROM pg_temp.attempt_details($$DELETE FROM rekeyed WHERE a = 1$$);
+SELECT delta_sync.track('rekeyed');
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
+  FROM delta_sync.tracked t JOIN pg_attribute a ON a.attrelid = t.tombstones
+ WHERE t.relid = 'rekeyed'::regclass AND a.attnum > 0 AND a.attname LIKE 'key%' ORDER BY a.attnum;
+SELECT d->>'serverVersion' AS rekeyed_v0 FROM delta_since('rekeyed') d \gset
+DELETE FROM rekeyed WHERE a = 2;
+UPDATE rekeyed SET a = 10 WHERE a = 1;
+SELECT pg_temp.keys(d, '{b,a}') FROM delta_since('rekeyed', :'rekeyed_v0') d;
+-- A key replaced by one of the same types: the tombstone table fits, and track() moves the
+-- key-change trigger to the new key's columns.
+ALTER TABLE rekeyed ADD COLUMN c text NOT NULL DEFAULT 'c', ADD COLUMN d integer NOT NULL DEFAULT 0;
+ALTER TABLE rekeyed DROP CONSTRAINT rekeyed_pkey, ADD PRIMARY KEY (c, d);
+SELECT delta_sync.track('rekeyed');
+SELECT d->>'serverVersion' AS rekeyed_v1 FROM delta_since('rekeyed') d \gset
+UPDATE rekeyed SET d = 5;
+SELECT pg_temp.keys(d, '{c,d}') FROM delta_since('rekeyed', :'rekeyed_v1') d;
+DROP TABLE rekeyed;
+
 SELECT delta_sync.untrack('order_lines');
 SELECT delta_sync.untrack('readings');
 DROP TABLE order_lines, readings;

@@ -337,6 +337,36 @@ void check_tracked_shape(const TableShape& shape) {
                    "The column was dropped or changed after tracking started.", retrack.c_str());
 }
 
+// The tombstone table has the key columns track() gives it for the table's primary key (key, or
+// key_1 ... key_n, of the key columns' types, and no more): a key replaced since needs track()
+// again, which replaces the tombstone table.
+void check_tombstones_fit(Oid tombstones, const TableShape& shape) {
+    int n = static_cast<int>(shape.key_indexes.size());
+    std::vector<const char*> names;
+    for (const std::string& name : shape.key_tombstone_columns) names.push_back(name.c_str());
+    // One column past the key (key_{n+1}, or key_1 beside a single column's key) must be absent.
+    std::string past = n == 1 ? std::string("key_1") : "key_" + std::to_string(n + 1);
+    const char* past_name = past.c_str();
+    const char* const* key_names = names.data();
+    const int* key_indexes = shape.key_indexes.data();
+    const Oid* types = shape.types.data();
+    bool fit = pg_guard([&] {
+        for (int k = 0; k < n; ++k) {
+            AttrNumber att = get_attnum(tombstones, key_names[k]);
+            if (att == InvalidAttrNumber || get_atttype(tombstones, att) != types[key_indexes[k]])
+                return false;
+        }
+        return get_attnum(tombstones, past_name) == InvalidAttrNumber;
+    });
+    if (fit) return;
+    std::string msg = "the tombstone table of tracked table \"" + shape.qualified_name +
+                      "\" does not fit its primary key";
+    std::string hint = "Track the table again with SELECT delta_sync.track(" +
+                       sql_literal(shape.qualified_name) + "), which replaces the tombstone table.";
+    throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
+                   "The table's primary key was replaced after tracking started.", hint.c_str());
+}
+
 Registration read_registration(Oid relid) {
     return pg_guard([&] { return read_registry_row(relid); });
 }
@@ -1114,6 +1144,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
                            hint.c_str());
         }
         tombstones = name;
+        check_tombstones_fit(reg.tombstones, shape);
     }
 
     if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)

@@ -364,8 +364,32 @@ BEGIN
         current_mode := NULL;
     END IF;
     SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
+    -- A tombstone table made for another primary key (the table's key was replaced since, which
+    -- made every cursor resync) no longer fits: a new one replaces it.
+    IF ts IS NOT NULL AND ts_columns IS DISTINCT FROM (
+           SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                             || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                                     THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+                             || ' NOT NULL', ', ' ORDER BY k.n)
+             FROM pg_index i, unnest((i.indkey::smallint[])[0 : i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, n),
+                  pg_attribute a, pg_type t
+            WHERE i.indrelid = ts AND i.indisprimary AND a.attrelid = ts AND a.attnum = k.attnum
+              AND t.oid = a.atttypid) THEN
+        EXECUTE format('DROP TABLE %s', ts);
+        UPDATE delta_sync.tracked t SET tombstones = NULL WHERE t.relid = tbl;
+        ts := NULL;
+    END IF;
     IF mode IS NOT DISTINCT FROM current_mode AND ts IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger tg
-           WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_tombstone') THEN
+           WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_tombstone')
+       -- In hard-delete mode the key-change trigger watches the columns of the current key (its
+       -- WHEN depends on them), not those of a key replaced since.
+       AND (mode = 'soft' OR (SELECT array_agg(DISTINCT d.refobjsubid ORDER BY d.refobjsubid)
+                                FROM pg_trigger tg JOIN pg_depend d
+                                  ON d.classid = 'pg_trigger'::regclass AND d.objid = tg.oid
+                                 AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl
+                                 AND d.refobjsubid > 0
+                               WHERE tg.tgrelid = tbl AND tg.tgname = 'delta_sync_key_change')
+                             = (SELECT array_agg(k::integer ORDER BY k) FROM unnest(pk) k)) THEN
         RETURN;
     END IF;
 

@@ -640,6 +640,33 @@ bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                             errmsg("the tombstone table \"%s\" of \"%s\" is not an ordinary table of the same owner",
                                    NameStr(form->relname), RelationGetRelationName(rel))));
+        // The key columns track() gave it for this primary key (key, or key_1 ... key_n, of the
+        // key's types, and no more): a key replaced since needs track() again.
+        bool fit = true;
+        for (int k = 0; fit && k <= c->nkeys; ++k) {
+            char name[32];
+            if (k == c->nkeys)
+                snprintf(name, sizeof name, "key_%d", c->nkeys == 1 ? 1 : c->nkeys + 1);
+            else if (c->nkeys == 1)
+                snprintf(name, sizeof name, "key");
+            else
+                snprintf(name, sizeof name, "key_%d", k + 1);
+            AttrNumber att = get_attnum(reg.tombstones, name);
+            fit = k == c->nkeys ? att == InvalidAttrNumber
+                                : att != InvalidAttrNumber &&
+                                      get_atttype(reg.tombstones, att) == c->pk_type[k];
+        }
+        if (!fit) {
+            const char* literal = quote_literal_cstr(quote_qualified_identifier(
+                get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)));
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("the tombstone table of tracked table \"%s\" does not fit its primary key",
+                                   RelationGetRelationName(rel)),
+                            errdetail("The table's primary key was replaced after tracking started."),
+                            errhint("Track the table again with SELECT delta_sync.track(%s), which "
+                                    "replaces the tombstone table.",
+                                    literal)));
+        }
         c->tombstones_nsp = form->relnamespace;
         c->tombstones_owner = form->relowner;
         c->tombstones_name = form->relname;
