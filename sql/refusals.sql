@@ -64,10 +64,12 @@ SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''2024-0
 SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''A'')');
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', repeat('A', 100000)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', repeat('A', 1048577)));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || ' '));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', ' ' || :'v'));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '='));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/'));
+-- Four characters more, so that the length stays one a serverVersion can have whatever the
+-- cursor's own length (it grows with the server's WAL position) and the characters are judged.
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '    '));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', '    ' || :'v'));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '===='));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/+/'));
 -- Altered: one character in the middle, the first, the last.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     overlay(:'v' placing CASE WHEN substr(:'v', 12, 1) = 'A' THEN 'B' ELSE 'A' END from 12 for 1)));

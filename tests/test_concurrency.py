@@ -15,6 +15,10 @@ were used) and primary-key changes instead of undeletes; a second client copy of
 All along, the real client `delta-sync pull --watch items hard_items` keeps a SQLite replica of
 both tables; after the writers stop it must catch up, exit 0 on SIGTERM, and its replica must
 equal the live rows (tests/watchclient.py). Prints `watch: diverged rows 0 of N` per table.
+
+A third table, order_lines, has a composite primary key (line text, order_id bigint), its text
+with quotes and commas: the same soft-delete load, whole orders deleted at once, keys inserted
+again; its client copy keys rows by both columns and reads deleted keys as JSON arrays.
 """
 import json
 import os
@@ -57,7 +61,20 @@ def setup():
         cur.execute("CREATE TABLE hard_items (LIKE items INCLUDING ALL)")
         cur.execute("INSERT INTO hard_items SELECT * FROM items")
         cur.execute("SELECT delta_sync.track('hard_items', deletes => 'hard')")
+        cur.execute("""CREATE TABLE order_lines (order_id bigint, line text, qty integer NOT NULL,
+                       note text, PRIMARY KEY (line, order_id))""")
+        cur.execute("""INSERT INTO order_lines SELECT g / 4 + 1, format('line %s, "%s"', g % 4, g % 4),
+                       g % 9, 'n' FROM generate_series(0, 499) g""")
+        cur.execute("SELECT delta_sync.track('order_lines')")
     conn.close()
+
+
+LINE_KEY = ("line", "order_id")
+
+
+def line_name(rng):
+    n = rng.randint(0, 3)
+    return f'line {n}, "{n}"'
 
 
 class Writer(threading.Thread):
@@ -99,8 +116,11 @@ class Writer(threading.Thread):
 
     def transaction(self, cur):
         rng = self.rng
-        if rng.random() < 0.5:
+        kind = rng.random()
+        if kind < 0.35:
             return self.hard_transaction(cur)
+        if kind < 0.65:
+            return self.composite_transaction(cur)
         self.next_id = self.next_ids["items"]
         hi = self.next_id["value"]
         for _ in range(rng.randint(1, 5)):
@@ -158,9 +178,38 @@ class Writer(threading.Thread):
                 time.sleep(rng.uniform(0.05, 0.6))
 
 
+    def composite_transaction(self, cur):
+        rng = self.rng
+        self.next_id = self.next_ids["order_lines"]
+        hi = self.next_id["value"]
+        for _ in range(rng.randint(1, 5)):
+            op = rng.random()
+            order, line = rng.randint(1, hi), line_name(rng)
+            if op < 0.25:
+                cur.execute("INSERT INTO order_lines (order_id, line, qty, note) VALUES (%s, %s, %s, 'new')",
+                            (self.new_id(), line, rng.randint(0, 9)))
+            elif op < 0.55:
+                cur.execute("UPDATE order_lines SET qty = qty + 1, note = %s WHERE order_id = %s AND line = %s",
+                            (f"upd {rng.random():.6f}", order, line))
+            elif op < 0.7:
+                cur.execute("DELETE FROM order_lines WHERE order_id = %s AND line = %s", (order, line))
+            elif op < 0.78:
+                cur.execute("DELETE FROM order_lines WHERE order_id = %s", (order,))  # a whole order
+            elif op < 0.9:
+                cur.execute("UPDATE order_lines SET deleted_at = NULL WHERE order_id = %s AND line = %s"
+                            " AND deleted_at IS NOT NULL", (order, line))
+            else:
+                # A key that may be soft-deleted comes back as a new row.
+                cur.execute("INSERT INTO order_lines (order_id, line, qty) VALUES (%s, %s, 1)"
+                            " ON CONFLICT (line, order_id) DO NOTHING", (order, line))
+            if rng.random() < 0.3:
+                time.sleep(rng.uniform(0.05, 0.6))
+
+
 class Replica:
-    def __init__(self, table="items"):
+    def __init__(self, table="items", key=None):
         self.table = table
+        self.key = key  # the columns of a composite key, or None for id
         self.rows = {}
         self.cursor = None
         self.stats = {"pulls": 0, "resyncs": 0, "pages": 0, "applied": 0}
@@ -190,23 +239,28 @@ class Replica:
         for d in docs:
             self.stats["pages"] += 1
             for i in d["deleted"]:
-                self.rows.pop(int(i), None)
+                self.rows.pop(tuple(json.loads(i)) if self.key else int(i), None)
             for r in d["updated"] + d["created"]:
-                self.rows[r["id"]] = r
+                self.rows[tuple(r[c] for c in self.key) if self.key else r["id"]] = r
             self.stats["applied"] += len(d["created"]) + len(d["updated"]) + len(d["deleted"])
         self.cursor = docs[0]["serverVersion"]
 
 
 def expected_rows(conn, table="items"):
+    columns, key = "id, name, qty, tags, attrs", None
+    if table == "order_lines":
+        columns, key = "order_id, line, qty, note", LINE_KEY
     with conn.cursor() as cur:
-        cur.execute(f"""SELECT to_json(r)::text FROM (SELECT id, name, qty, tags, attrs, created_at,
+        cur.execute(f"""SELECT to_json(r)::text FROM (SELECT {columns}, created_at,
                        updated_at, deleted_at FROM {table} WHERE deleted_at IS NULL) r""")
-        return {row["id"]: row for row in (json.loads(t) for (t,) in cur.fetchall())}
+        return {(tuple(row[c] for c in key) if key else row["id"]): row
+                for row in (json.loads(t) for (t,) in cur.fetchall())}
 
 
 def main():
     setup()
-    watch = watchclient.Watch(["items", "hard_items"], f"dbname={DB}")
+    watch = watchclient.Watch(["items", "hard_items", "order_lines"], f"dbname={DB}",
+                              keys={"order_lines": LINE_KEY})
     try:
         return run(watch)
     finally:
@@ -216,6 +270,7 @@ def main():
 def run(watch):
     stop = threading.Event()
     next_ids = {t: {"value": 500, "lock": threading.Lock()} for t in ("items", "hard_items")}
+    next_ids["order_lines"] = {"value": 125, "lock": threading.Lock()}
     stats = {"committed": 0, "rolled_back": 0, "conflicts": 0}
     writers = [Writer(n, stop, next_ids, stats) for n in range(WRITERS)]
     for w in writers:
@@ -223,12 +278,13 @@ def run(watch):
 
     replica = Replica()
     hard_replica = Replica("hard_items")
+    line_replica = Replica("order_lines", LINE_KEY)
     conn = connect()
     rng = random.Random(42)
     deadline = time.monotonic() + DURATION
     while time.monotonic() < deadline:
         mode = rng.random()
-        r = replica if rng.random() < 0.5 else hard_replica
+        r = rng.choice([replica, hard_replica, line_replica])
         if mode < 0.15:
             r.pull(conn, max_changes=3)       # forces resyncs under load
         elif mode < 0.45:
@@ -243,6 +299,7 @@ def run(watch):
             raise w.error
     replica.pull(conn)  # everything has committed or rolled back now
     hard_replica.pull(conn)
+    line_replica.pull(conn)
 
     want = expected_rows(conn)
     have = replica.rows
@@ -251,9 +308,15 @@ def run(watch):
     hard_have = hard_replica.rows
     hard_diverged = sum(1 for k in hard_want.keys() | hard_have.keys()
                         if hard_want.get(k) != hard_have.get(k))
+    line_want = expected_rows(conn, "order_lines")
+    line_have = line_replica.rows
+    line_diverged = sum(1 for k in line_want.keys() | line_have.keys()
+                        if line_want.get(k) != line_have.get(k))
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM hard_items_delta_sync_tombstones")
         tombstones = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM order_lines WHERE deleted_at IS NOT NULL")
+        line_deleted = cur.fetchone()[0]
     watch_failure = watch.finish(conn)
     print(f"writers: {stats['committed']} committed, {stats['rolled_back']} rolled back, "
           f"{stats['conflicts']} lock conflicts")
@@ -262,9 +325,12 @@ def run(watch):
     print(f"diverged rows: {diverged} of {len(want)}")
     print(f"hard-delete table: {hard_replica.stats['pulls']} pulls, {hard_replica.stats['resyncs']} "
           f"full resyncs, {tombstones} tombstones; diverged rows: {hard_diverged} of {len(hard_want)}")
+    print(f"composite-key table: {line_replica.stats['pulls']} pulls, {line_replica.stats['resyncs']} "
+          f"full resyncs, {line_deleted} rows deleted; diverged rows: {line_diverged} of {len(line_want)}")
     conn.close()
-    if (diverged or hard_diverged or stats["committed"] < 100 or replica.stats["resyncs"] == 0
-            or hard_replica.stats["resyncs"] == 0 or tombstones == 0):
+    if (diverged or hard_diverged or line_diverged or stats["committed"] < 100
+            or replica.stats["resyncs"] == 0 or hard_replica.stats["resyncs"] == 0
+            or line_replica.stats["resyncs"] == 0 or tombstones == 0 or line_deleted == 0):
         print("FAILED: the copy differs, or the run exercised too little", file=sys.stderr)
         return 1
     if watch_failure:

@@ -73,6 +73,14 @@ q -d ds_upgrade -c "CREATE TABLE c (id int PRIMARY KEY); SELECT delta_sync.track
 [ "$(q -d ds_upgrade -c "SELECT notify FROM delta_sync.tracked WHERE relid = 'c'::regclass")" = f ] ||
   fail "a table tracked after the update to $current notifies by default"
 q -d ds_upgrade -c "SELECT delta_sync.untrack('c'); DROP TABLE c" >/dev/null
+# A table with a composite primary key, which 1.1 refused, is tracked after the update.
+q -d ds_upgrade -c "CREATE TABLE lines (order_id int, line text, PRIMARY KEY (order_id, line));
+                    INSERT INTO lines VALUES (17, 'a,b'), (18, 'c'); SELECT delta_sync.track('lines')" >/dev/null
+lines_cursor=$(q -d ds_upgrade -c "SELECT d->>'serverVersion' FROM delta_since('lines') d")
+q -d ds_upgrade -c "DELETE FROM lines WHERE order_id = 17"
+got=$(q -d ds_upgrade -c "SELECT (d->'deleted')::text FROM delta_since('lines', '$lines_cursor') d")
+[ "$got" = '["[17,\"a,b\"]"]' ] || fail "a composite key after the update to $current gave: $got"
+q -d ds_upgrade -c "SELECT delta_sync.untrack('lines'); DROP TABLE lines" >/dev/null
 diff <(objects ds_upgrade) <(objects ds_fresh) || fail "an upgraded $current differs from a fresh $current"
 echo "upgrade 1.0 -> 1.1 -> $current: tracked tables, cursors and settings kept; objects identical to a fresh $current ($(objects ds_fresh | wc -l) objects)"
 

@@ -22,11 +22,12 @@ CATCH_UP_SECONDS = 15
 
 
 class Watch:
-    def __init__(self, tables, dsn):
+    def __init__(self, tables, dsn, keys=None):
         if not os.access(CLIENT, os.X_OK):
             raise RuntimeError(f"the client {CLIENT} is not built (cmake -S . -B build && "
                                "cmake --build build)")
         self.tables = tables
+        self.keys = keys or {}  # table -> its key columns, when not "id"
         base = os.environ.get("DELTA_SYNC_TEST_DIR") or tempfile.gettempdir()
         self.work = tempfile.mkdtemp(prefix="watch_", dir=base)
         self.replica = os.path.join(self.work, "replica.db")
@@ -38,10 +39,11 @@ class Watch:
 
     def diverged(self, conn, table):
         """(rows that differ, live rows on the server) for one table."""
-        want = clientlib.server_records(conn, table)
+        key = self.keys.get(table, "id")
+        want = clientlib.server_records(conn, table, key)
         jsons = clientlib.json_columns(conn, table)
         try:
-            have = clientlib.replica_records(self.replica, table)
+            have = clientlib.replica_records(self.replica, table, key)
         except Exception:  # not created yet, or busy: all rows count as different
             have = {}
         bad = 0

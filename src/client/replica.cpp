@@ -80,6 +80,19 @@ const ReplicaColumn* ReplicaTable::column(std::string_view column_name) const {
     return nullptr;
 }
 
+int ReplicaTable::key_position(std::string_view column_name) const {
+    for (std::size_t i = 0; i < primary_key.size(); ++i)
+        if (primary_key[i] == column_name) return static_cast<int>(i + 1);
+    return 0;
+}
+
+std::string ReplicaTable::key_description() const {
+    if (primary_key.size() == 1) return primary_key[0];
+    std::string out = "(";
+    for (std::size_t i = 0; i < primary_key.size(); ++i) out += (i ? ", " : "") + primary_key[i];
+    return out + ")";
+}
+
 std::string ReplicaTable::server_name() const {
     if (server_table.empty()) return name;
     return quote_pg(server_schema) + "." + quote_pg(server_table);
@@ -98,8 +111,13 @@ SqlValue key_value(const ReplicaTable& table, std::string_view key) {
     return v;
 }
 
-SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string& scratch) {
-    if (const ReplicaColumn* c = table.column(table.primary_key)) {
+namespace {
+
+// The value of one key column from its text in a deleted key: the column's own mapping when
+// its type is known, else by the table's key kind.
+SqlValue key_column_value(const ReplicaColumn* c, ReplicaTable::KeyKind key_kind,
+                          std::string_view key, std::string& scratch) {
+    if (c) {
         // A deleted key is the key's text as its record shows it: give it back its JSON form
         // (a number as itself, anything else as a string) and store it like a field.
         std::string json;
@@ -125,7 +143,7 @@ SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string&
         }
         return SqlValue::of_text(key);
     }
-    switch (table.key_kind) {
+    switch (key_kind) {
         case ReplicaTable::KeyKind::integer: {
             std::int64_t v = 0;
             auto r = std::from_chars(key.data(), key.data() + key.size(), v);
@@ -140,6 +158,96 @@ SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string&
             break;
     }
     return SqlValue::of_text(key);
+}
+
+}  // namespace
+
+SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string& scratch) {
+    const ReplicaColumn* c = table.primary_key.empty() ? nullptr : table.column(table.primary_key[0]);
+    return key_column_value(c, table.key_kind, key, scratch);
+}
+
+std::vector<SqlValue> key_values(const ReplicaTable& table, std::string_view key,
+                                 std::vector<std::string>& scratch) {
+    std::size_t n = table.primary_key.size();
+    // Sized before any value points into it: no string moves afterwards.
+    scratch.assign(2 * n, std::string());
+    std::vector<SqlValue> out;
+    if (n == 1) {
+        out.push_back(key_value(table, key, scratch[0]));
+        return out;
+    }
+    // Each element as a single-column key would be written: a JSON string's characters, else
+    // the element's JSON text. Untyped tables take a number for a number.
+    std::vector<bool> numbers(n, false);
+    std::size_t found = 0;
+    try {
+        // The whole text must be one JSON array (ondemand reads no further than it needs).
+        static thread_local simdjson::dom::parser validator;
+        if (!validator.parse(key.data(), key.size(), true).is_array()) throw Error("not an array");
+        simdjson::ondemand::parser parser;
+        simdjson::padded_string padded(key);
+        simdjson::ondemand::document doc = parser.iterate(padded);
+        for (auto element : doc.get_array()) {
+            simdjson::ondemand::value v = element.value();
+            if (found == n) {
+                found = n + 1;
+                break;
+            }
+            std::string& text = scratch[n + found];
+            switch (v.type().value()) {
+                case simdjson::ondemand::json_type::string:
+                    text = std::string(v.get_string().value());
+                    break;
+                case simdjson::ondemand::json_type::object:
+                    text = std::string(v.get_object().value().raw_json().value());
+                    break;
+                case simdjson::ondemand::json_type::array:
+                    text = std::string(v.get_array().value().raw_json().value());
+                    break;
+                case simdjson::ondemand::json_type::null:
+                    throw Error("a key value is null");
+                default: {
+                    std::string_view raw = v.raw_json_token();
+                    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' ||
+                                            raw.back() == '\r' || raw.back() == '\t'))
+                        raw.remove_suffix(1);
+                    numbers[found] = v.type().value() == simdjson::ondemand::json_type::number;
+                    text = std::string(raw);
+                }
+            }
+            ++found;
+        }
+    } catch (const simdjson::simdjson_error&) {
+        found = 0;
+    } catch (const Error&) {
+        found = 0;
+    }
+    if (found != n)
+        throw Error("the server sent a deleted key of " + table.server_name() + " that is not " +
+                    "the JSON array of its " + std::to_string(n) + " key columns " +
+                    table.key_description() + ": " + std::string(key));
+    for (std::size_t i = 0; i < n; ++i) {
+        ReplicaTable::KeyKind kind =
+            numbers[i] ? ReplicaTable::KeyKind::number : ReplicaTable::KeyKind::text;
+        out.push_back(key_column_value(table.column(table.primary_key[i]), kind, scratch[n + i],
+                                       scratch[i]));
+    }
+    return out;
+}
+
+std::string record_key_json(const ReplicaTable& table, const Record& record) {
+    std::string out;
+    bool composite = table.primary_key.size() > 1;
+    for (const std::string& name : table.primary_key) {
+        const Field* f = record.find(name);
+        if (!f)
+            throw Error("the server sent a record of " + table.name + " without its key column " +
+                        name);
+        if (!composite) return std::string(f->json);
+        out += (out.empty() ? "[" : ",") + std::string(f->json);
+    }
+    return out + "]";
 }
 
 Replica::Replica(const std::string& path, Open open)
@@ -362,39 +470,56 @@ std::optional<std::string> TableUpdate::read_cursor() {
 
 bool TableUpdate::conforms(const std::string& name) {
     // (name, declared type, key) of every column create_statement() would make, in its order.
-    std::vector<std::tuple<std::string, std::string, bool>> want;
+    // (name, declared type, position in the primary key or 0) of every column create_statement()
+    // would make, in its order.
+    std::vector<std::tuple<std::string, std::string, int>> want;
     for (const ReplicaColumn& c : table_.columns)
-        want.emplace_back(c.name, fold(declared_type(c.kind)), c.name == table_.primary_key);
+        want.emplace_back(c.name, fold(declared_type(c.kind)), table_.key_position(c.name));
     for (const ReplicaColumn& c : table_.columns)
         if (!generated_column_name(c).empty())
-            want.emplace_back(generated_column_name(c), "real", false);
+            want.emplace_back(generated_column_name(c), "real", 0);
     Statement s(db_, "SELECT name, type, pk FROM pragma_table_xinfo(?) ORDER BY cid");
     s.bind(1, SqlValue::of_text(name));
     std::size_t i = 0;
     for (; s.step(); ++i)
-        if (i >= want.size() || want[i] != std::make_tuple(s.column_text(0), fold(s.column_text(1)),
-                                                           s.column_int(2) != 0))
+        if (i >= want.size() ||
+            want[i] != std::make_tuple(s.column_text(0), fold(s.column_text(1)),
+                                       static_cast<int>(s.column_int(2))))
             return false;
     return i == want.size();
 }
 
 std::string TableUpdate::create_statement(const std::string& name) const {
     std::string sql = "CREATE TABLE " + quote_identifier(name) + " (";
+    bool composite = table_.primary_key.size() > 1;
+    // A composite key is the table's PRIMARY KEY (a, b, ...), in the server's key order.
+    std::string key_constraint;
+    if (composite) {
+        for (const std::string& k : table_.primary_key)
+            key_constraint += (key_constraint.empty() ? ", PRIMARY KEY (" : ", ") + quote_identifier(k);
+        key_constraint += ")";
+    }
     if (table_.columns.empty()) {
+        if (composite) {
+            std::string cols;
+            for (const std::string& k : table_.primary_key)
+                cols += (cols.empty() ? "" : ", ") + quote_identifier(k);
+            return sql + cols + key_constraint + ")";
+        }
         // An integer key becomes the rowid: the fastest table SQLite has, and any 64-bit value.
         const char* key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
-        return sql + quote_identifier(table_.primary_key) + key_type + " PRIMARY KEY)";
+        return sql + quote_identifier(table_.primary_key.at(0)) + key_type + " PRIMARY KEY)";
     }
     bool first = true;
     for (const ReplicaColumn& c : table_.columns) {
         sql += (first ? "" : ", ") + quote_identifier(c.name);
         if (*declared_type(c.kind)) sql += std::string(" ") + declared_type(c.kind);
-        if (c.name == table_.primary_key) sql += " PRIMARY KEY";
+        if (!composite && table_.key_position(c.name)) sql += " PRIMARY KEY";
         first = false;
     }
     for (const ReplicaColumn& c : table_.columns)
         if (!generated_column_name(c).empty()) sql += ", " + generated_column_definition(c);
-    return sql + ")";
+    return sql + key_constraint + ")";
 }
 
 void TableUpdate::lock() {
@@ -411,7 +536,7 @@ void TableUpdate::lock() {
         if (replica_.has_table(table_.name)) {
             for (auto& c : replica_.columns(table_.name)) columns_.insert(std::move(c));
             delete_ = Statement(db_, "DELETE FROM " + quote_identifier(table_.name) + " WHERE " +
-                                         quote_identifier(table_.primary_key) + " = ?");
+                                         key_condition());
         }
     } catch (...) {
         delete_ = Statement();
@@ -456,6 +581,13 @@ void TableUpdate::add_missing_columns(const Record& record) {
     }
 }
 
+std::string TableUpdate::key_condition() const {
+    std::string where;
+    for (const std::string& k : table_.primary_key)
+        where += (where.empty() ? "" : " AND ") + quote_identifier(k) + " = ?";
+    return where;
+}
+
 TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
     for (Upsert& u : upserts_) {
         if (u.names.size() != record.size()) continue;
@@ -466,9 +598,10 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
         }
         if (i == u.names.size()) return u;
     }
-    if (!record.find(table_.primary_key))
-        throw Error("the server sent a record of " + table_.name + " without its primary key " +
-                    table_.primary_key);
+    for (const std::string& k : table_.primary_key)
+        if (!record.find(k))
+            throw Error("the server sent a record of " + table_.name + " without its key column " +
+                        k);
     add_missing_columns(record);
     Upsert u;
     std::string cols, params, sets;
@@ -480,7 +613,7 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
         }
         cols += q;
         params += "?";
-        if (f.name != table_.primary_key)
+        if (!table_.key_position(f.name))
             sets += (sets.empty() ? "" : ", ") + q + " = excluded." + q;
         u.names.emplace_back(f.name);
         if (!table_.columns.empty()) {
@@ -490,8 +623,11 @@ TableUpdate::Upsert& TableUpdate::upsert_for(const Record& record) {
                                      std::string(f.name) + "; pulling again");
         }
     }
+    std::string key_list;
+    for (const std::string& k : table_.primary_key)
+        key_list += (key_list.empty() ? "" : ", ") + quote_identifier(k);
     std::string sql = "INSERT INTO " + quote_identifier(target()) + " (" + cols + ") VALUES (" +
-                      params + ") ON CONFLICT (" + quote_identifier(table_.primary_key) + ") DO " +
+                      params + ") ON CONFLICT (" + key_list + ") DO " +
                       (sets.empty() ? "NOTHING" : "UPDATE SET " + sets);
     u.statement = Statement(db_, sql);
     upserts_.push_back(std::move(u));
@@ -507,13 +643,13 @@ void TableUpdate::upsert(const Record& record, const JsonNulls* json_nulls) {
         return;
     }
     if (blobs_.size() < record.size()) blobs_.resize(record.size());
-    const Field* key = record.find(table_.primary_key);
+    std::string key;  // the record's key as json_nulls knows it, when needed
     int i = 1;
     for (const Field& f : record) {
         const ReplicaColumn* c = u.columns[i - 1];  // add_missing_columns() refused unknown ones
         SqlValue v = stored_value(c->kind, f, blobs_[i - 1]);
         if (c->kind == ColumnKind::json && v.kind == SqlValue::Kind::null && json_nulls &&
-            json_nulls->count({std::string(key->json), c->name}))
+            json_nulls->count({key.empty() ? (key = record_key_json(table_, record)) : key, c->name}))
             v = SqlValue::of_text("null");
         u.statement.bind(i++, v);
     }
@@ -527,7 +663,9 @@ ApplyCounts TableUpdate::apply(const DeltaPage& page, const JsonNulls* json_null
     ApplyCounts counts;
     if (!rebuilding_ && delete_) {
         for (std::string_view id : page.deleted()) {
-            delete_.bind(1, key_value(table_, id, scratch_));
+            std::vector<SqlValue> values = key_values(table_, id, key_scratch_);
+            for (std::size_t k = 0; k < values.size(); ++k)
+                delete_.bind(static_cast<int>(k + 1), values[k]);
             delete_.run();
         }
     }

@@ -41,9 +41,11 @@ namespace delta_sync::client {
 // How the replica names and keys one server table.
 struct ReplicaTable {
     enum class KeyKind { integer, number, text };
-    std::string name;         // the SQLite table, and its key in _delta_sync_state
-    std::string primary_key;  // the column that identifies a row
-    KeyKind key_kind = KeyKind::text;
+    std::string name;  // the SQLite table, and its key in _delta_sync_state
+    // The columns that identify a row, in the order of the server's primary key: one, or several
+    // (a composite key, the SQLite table's composite PRIMARY KEY).
+    std::vector<std::string> primary_key;
+    KeyKind key_kind = KeyKind::text;  // of a single-column key, for tables without columns
     // The server table it copies, by identity and by name (0 / empty: not known).
     std::uint32_t server_oid = 0;
     std::string server_schema{}, server_table{};
@@ -52,6 +54,10 @@ struct ReplicaTable {
     std::vector<ReplicaColumn> columns{};
 
     const ReplicaColumn* column(std::string_view column_name) const;
+    // Whether the column is (part of) the primary key; its position in the key, from 1, or 0.
+    int key_position(std::string_view column_name) const;
+    // The key columns for messages: id, or (order_id, line).
+    std::string key_description() const;
     // schema.table as PostgreSQL quotes it, for messages.
     std::string server_name() const;
 };
@@ -60,6 +66,19 @@ struct ReplicaTable {
 SqlValue key_value(const ReplicaTable& table, std::string_view key);
 // The same, decoding a bytea key into scratch.
 SqlValue key_value(const ReplicaTable& table, std::string_view key, std::string& scratch);
+
+// The values, in key order, that a "deleted" string has in the replica's key columns. A
+// single-column key is the string itself (key_value); a composite key is the JSON text of the
+// array of its values in key order, each as the record writes it ("[17,\"a,b\"]"). The values
+// may point into scratch, which must outlive them. Throws Error when the string is not a key of
+// the table.
+std::vector<SqlValue> key_values(const ReplicaTable& table, std::string_view key,
+                                 std::vector<std::string>& scratch);
+
+// A record's key as one text, the way a "deleted" string writes it: the key field's JSON text for
+// a single-column key, "[<json>,<json>]" of the key fields for a composite one. Throws Error
+// when the record lacks a key column.
+std::string record_key_json(const ReplicaTable& table, const Record& record);
 
 // The database a replica copies. Standbys share their primary's system identifier.
 struct ReplicaSource {
@@ -176,6 +195,7 @@ private:
     std::optional<std::string> read_cursor();
     bool conforms(const std::string& name);
     std::string create_statement(const std::string& name) const;
+    std::string key_condition() const;  // "a" = ? AND "b" = ? over the key columns
     void upsert(const Record& record, const JsonNulls* json_nulls);
     Upsert& upsert_for(const Record& record);
     void add_missing_columns(const Record& record);
@@ -195,7 +215,7 @@ private:
     std::unordered_set<std::string> columns_;
     std::vector<Upsert> upserts_;
     sqlite::Statement delete_;
-    std::string scratch_;
+    std::vector<std::string> key_scratch_;  // decoded values of the deleted key being applied
     std::vector<std::string> blobs_;  // decoded bytea values of the record being written
 };
 

@@ -30,14 +30,25 @@ ReplicaComparison::ReplicaComparison(Replica& replica, ReplicaTable table)
     if (table_exists_) columns_ = replica.columns(table_.name);
     // Keys seen on the server, to find the replica's extra rows at the end without holding
     // every key in memory.
-    // Declared like the replica's key, so that comparing the two applies no affinity and the
-    // key's index serves the look-up.
-    std::string key_type = table_.key_kind == ReplicaTable::KeyKind::integer ? " INTEGER" : "";
-    if (const ReplicaColumn* c = table_.column(table_.primary_key))
-        key_type = *declared_type(c->kind) ? std::string(" ") + declared_type(c->kind) : "";
+    // Declared like the replica's key columns (k1, k2, ...), so that comparing the two applies no
+    // affinity and the key's index serves the look-up.
+    std::string columns, names, params;
+    for (std::size_t i = 0; i < table_.primary_key.size(); ++i) {
+        std::string key_type =
+            table_.key_kind == ReplicaTable::KeyKind::integer && table_.primary_key.size() == 1
+                ? " INTEGER"
+                : "";
+        if (const ReplicaColumn* c = table_.column(table_.primary_key[i]))
+            key_type = *declared_type(c->kind) ? std::string(" ") + declared_type(c->kind) : "";
+        std::string k = "k" + std::to_string(i + 1);
+        columns += k + key_type + ", ";
+        names += (i ? ", " : "") + k;
+        params += i ? ", ?" : "?";
+    }
     db_.exec("DROP TABLE IF EXISTS temp._delta_sync_seen");
-    db_.exec("CREATE TEMP TABLE _delta_sync_seen (k" + key_type + " PRIMARY KEY)");
-    seen_ = Statement(db_, "INSERT OR IGNORE INTO temp._delta_sync_seen (k) VALUES (?)");
+    db_.exec("CREATE TEMP TABLE _delta_sync_seen (" + columns + "PRIMARY KEY (" + names + "))");
+    seen_ = Statement(db_, "INSERT OR IGNORE INTO temp._delta_sync_seen (" + names +
+                               ") VALUES (" + params + ")");
 }
 
 ReplicaComparison::~ReplicaComparison() {
@@ -53,15 +64,21 @@ void ReplicaComparison::note(const std::string& example) {
 void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nulls) {
     for (const Record& record : page.created()) {
         ++summary_.server_rows;
-        const Field* key = record.find(table_.primary_key);
-        if (!key)
-            throw Error("the server sent a record without its primary key " + table_.primary_key);
-        const ReplicaColumn* key_column = table_.column(table_.primary_key);
-        SqlValue key_value =
-            key_column ? stored_value(key_column->kind, *key, scratch_) : key->value;
-        seen_.bind(1, key_value);
+        std::size_t nkeys = table_.primary_key.size();
+        std::vector<SqlValue> key_values;
+        std::string key_text;
+        scratch_.assign(nkeys, std::string());  // sized first: the values point into it
+        for (std::size_t k = 0; k < nkeys; ++k) {
+            const std::string& name = table_.primary_key[k];
+            const Field* key = record.find(name);
+            if (!key) throw Error("the server sent a record without its key column " + name);
+            const ReplicaColumn* key_column = table_.column(name);
+            key_values.push_back(key_column ? stored_value(key_column->kind, *key, scratch_[k])
+                                            : key->value);
+            seen_.bind(static_cast<int>(k + 1), key_values.back());
+            key_text += (k ? ", " : "") + name + " " + client::describe(key_values.back());
+        }
         seen_.run();
-        std::string key_text = table_.primary_key + " " + client::describe(key_value);
         if (!table_exists_) {
             ++summary_.missing;
             note(key_text + " is missing");
@@ -79,16 +96,17 @@ void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nul
         auto it = std::find_if(lookups_.begin(), lookups_.end(),
                                [&](const auto& l) { return l.first == names; });
         if (it == lookups_.end()) {
-            std::string cols;
+            std::string cols, where;
             for (const auto& n : names) cols += (cols.empty() ? "" : ", ") + quote_identifier(n);
-            lookups_.emplace_back(
-                names,
-                Statement(db_, "SELECT " + cols + " FROM " + quote_identifier(table_.name) +
-                                   " WHERE " + quote_identifier(table_.primary_key) + " = ?"));
+            for (const std::string& k : table_.primary_key)
+                where += (where.empty() ? "" : " AND ") + quote_identifier(k) + " = ?";
+            lookups_.emplace_back(names, Statement(db_, "SELECT " + cols + " FROM " +
+                                                            quote_identifier(table_.name) +
+                                                            " WHERE " + where));
             it = std::prev(lookups_.end());
         }
         Statement& lookup = it->second;
-        lookup.bind(1, key_value);
+        for (std::size_t k = 0; k < nkeys; ++k) lookup.bind(static_cast<int>(k + 1), key_values[k]);
         if (!lookup.step()) {
             lookup.reset();
             ++summary_.missing;
@@ -104,7 +122,8 @@ void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nul
             const ReplicaColumn* c = table_.column(names[i]);
             if (c && c->kind == ColumnKind::json && json_nulls &&
                 f->value.kind == SqlValue::Kind::null) {
-                bool json_null = json_nulls->count({std::string(key->json), c->name}) > 0;
+                bool json_null =
+                    json_nulls->count({record_key_json(table_, record), c->name}) > 0;
                 SqlValue want = json_null ? SqlValue::of_text("null") : SqlValue::null_value();
                 if (actual != want)
                     difference = names[i] + " is " + client::describe(actual) +
@@ -127,20 +146,30 @@ void ReplicaComparison::compare(const DeltaPage& page, const JsonNulls* json_nul
 
 DiffSummary ReplicaComparison::finish() {
     if (table_exists_) {
-        std::string t = quote_identifier(table_.name), k = quote_identifier(table_.primary_key);
+        std::string t = quote_identifier(table_.name);
+        std::string keys, same;
+        for (std::size_t i = 0; i < table_.primary_key.size(); ++i) {
+            std::string k = quote_identifier(table_.primary_key[i]);
+            keys += (i ? ", " : "") + k;
+            same += (i ? " AND " : "") + std::string("s.k") + std::to_string(i + 1) + " = " + t +
+                    "." + k;
+        }
         Statement count(db_, "SELECT count(*) FROM " + t);
         count.step();
         summary_.replica_rows = count.column_int(0);
         // Keys are unique on both sides: every replica row the server did not match is extra.
         summary_.extra = summary_.replica_rows - (summary_.server_rows - summary_.missing);
         if (summary_.extra > 0) {
-            Statement extra(db_, "SELECT " + k + " FROM " + t +
+            Statement extra(db_, "SELECT " + keys + " FROM " + t +
                                      " WHERE NOT EXISTS (SELECT 1 FROM temp._delta_sync_seen s "
-                                     "WHERE s.k = " +
-                                     t + "." + k + ") LIMIT 3");
-            while (extra.step())
-                note(table_.primary_key + " " + client::describe(extra.column(0)) +
-                     " is in the replica only");
+                                     "WHERE " + same + ") LIMIT 3");
+            while (extra.step()) {
+                std::string key_text;
+                for (std::size_t i = 0; i < table_.primary_key.size(); ++i)
+                    key_text += (i ? ", " : "") + table_.primary_key[i] + " " +
+                                client::describe(extra.column(static_cast<int>(i)));
+                note(key_text + " is in the replica only");
+            }
         }
     }
     return summary_;

@@ -45,7 +45,7 @@ private:
     std::vector<std::string> columns_;
     sqlite::Statement seen_;
     std::vector<std::pair<std::vector<std::string>, sqlite::Statement>> lookups_;
-    std::string scratch_;
+    std::vector<std::string> scratch_;  // decoded key values of the record being compared
     DiffSummary summary_;
 };
 

@@ -88,10 +88,18 @@ std::string array_literal(const std::vector<std::string>& elements) {
 
 namespace {
 
-// The table whose oid is `oid`, with its key and columns.
+// The table whose oid is `oid`, with its key (its columns in key order: [[name, type
+// category, type name, format_type], ...], NULL without a primary key) and columns.
 std::string describe_sql(const std::string& oid) {
     return "SELECT c.oid, c.oid::pg_catalog.regclass::text, n.nspname, c.relname, c.reltuples, "
-           "a.attname, t.typcategory, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+           "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, t.typcategory, "
+           "        t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY k.n) "
+           "   FROM pg_catalog.pg_index i, "
+           "        pg_catalog.unnest((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1]) "
+           "            WITH ORDINALITY k(attnum, n), "
+           "        pg_catalog.pg_attribute a, pg_catalog.pg_type t "
+           "  WHERE i.indrelid = c.oid AND i.indisprimary AND a.attrelid = c.oid "
+           "    AND a.attnum = k.attnum AND t.oid = a.atttypid)::text, "
            "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ca.attname, "
            "        pg_catalog.format_type(ca.atttypid, ca.atttypmod), bt.typname, "
            "        CASE WHEN ct.typtype = 'd' THEN ct.typtypmod ELSE ca.atttypmod END) "
@@ -105,9 +113,6 @@ std::string describe_sql(const std::string& oid) {
            "        ('{delta_sync_created_xid,delta_sync_changed_xid}'::pg_catalog.name[]))::text "
            "FROM pg_catalog.pg_class c "
            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-           "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
-           "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
-           "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
            "WHERE c.oid = " +
            oid;
 }
@@ -126,19 +131,25 @@ TableInfo table_info(const pqxx::row& row) {
     info.replica.server_table = info.relname;
     if (row[5].is_null())
         throw Error("table " + info.display_name + " has no primary key; delta_sync needs one");
-    info.replica.primary_key = row[5].as<std::string>();
-    std::string category = row[6].as<std::string>();
-    std::string type = row[7].as<std::string>();
-    info.key_type = row[8].as<std::string>();
-    if (type == "int2" || type == "int4" || type == "int8")
-        info.replica.key_kind = ReplicaTable::KeyKind::integer;
-    else if (category == "N")
-        info.replica.key_kind = ReplicaTable::KeyKind::number;
-    else
-        info.replica.key_kind = ReplicaTable::KeyKind::text;
-    // [[name, format_type, base type name, typmod], ...]
     simdjson::dom::parser parser;
-    std::string columns = row[9].is_null() ? "[]" : row[9].as<std::string>();
+    // [[name, type category, type name, format_type], ...] in key order
+    std::string key = row[5].as<std::string>();
+    for (simdjson::dom::element k : parser.parse(key).get_array()) {
+        simdjson::dom::array a = k.get_array();
+        info.replica.primary_key.emplace_back(a.at(0).get_string().value());
+        info.key_types.emplace_back(a.at(3).get_string().value());
+        if (info.replica.primary_key.size() > 1) continue;
+        std::string_view category = a.at(1).get_string().value();
+        std::string_view type = a.at(2).get_string().value();
+        if (type == "int2" || type == "int4" || type == "int8")
+            info.replica.key_kind = ReplicaTable::KeyKind::integer;
+        else if (category == "N")
+            info.replica.key_kind = ReplicaTable::KeyKind::number;
+        else
+            info.replica.key_kind = ReplicaTable::KeyKind::text;
+    }
+    // [[name, format_type, base type name, typmod], ...]
+    std::string columns = row[6].is_null() ? "[]" : row[6].as<std::string>();
     for (simdjson::dom::element c : parser.parse(columns).get_array()) {
         simdjson::dom::array a = c.get_array();
         ReplicaColumn column;
@@ -311,26 +322,46 @@ JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const De
     std::string keys;
     for (const auto& bucket : {page.created(), page.updated()})
         for (const Record& r : bucket) {
-            const Field* key = r.find(info.replica.primary_key);
-            if (!key) continue;
             bool null = false;
             for (const ReplicaColumn* c : json_columns)
                 if (const Field* f = r.find(c->name); f && f->value.kind == SqlValue::Kind::null)
                     null = true;
-            if (null) keys += (keys.empty() ? "" : ",") + std::string(key->json);
+            if (null) keys += (keys.empty() ? "" : ",") + record_key_json(info.replica, r);
         }
     JsonNulls out;
     if (keys.empty()) return out;
     pqxx::connection_base& conn = tx.conn();
-    std::string k = conn.quote_name(info.replica.primary_key);
-    std::string sql = "SELECT pg_catalog.to_json(r." + k + ")::text";
-    for (const ReplicaColumn* c : json_columns)
-        sql += ", r." + conn.quote_name(c->name) + " IS NOT NULL";
-    sql += " FROM " + conn.quote_name(info.schema) + "." + conn.quote_name(info.relname) +
-           " r WHERE r." + k +
-           " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT "
-           "pg_catalog.json_array_elements_text($1::pg_catalog.json))::" +
-           info.key_type + "[])";
+    // The rows by their keys, each key given back as record_key_json() writes it.
+    const std::vector<std::string>& key = info.replica.primary_key;
+    std::string sql;
+    if (key.size() == 1) {
+        std::string k = conn.quote_name(key[0]);
+        sql = "SELECT pg_catalog.to_json(r." + k + ")::text";
+        for (const ReplicaColumn* c : json_columns)
+            sql += ", r." + conn.quote_name(c->name) + " IS NOT NULL";
+        sql += " FROM " + conn.quote_name(info.schema) + "." + conn.quote_name(info.relname) +
+               " r WHERE r." + k +
+               " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT "
+               "pg_catalog.json_array_elements_text($1::pg_catalog.json))::" +
+               info.key_types.at(0) + "[])";
+    } else {
+        // A composite key: the keys are arrays, each element its column's value.
+        std::string rendered = "'[' OPERATOR(pg_catalog.||) pg_catalog.concat_ws(','";
+        std::string columns, elements;
+        for (std::size_t i = 0; i < key.size(); ++i) {
+            std::string k = "r." + conn.quote_name(key[i]);
+            rendered += ", pg_catalog.to_json(" + k + ")::text";
+            columns += (i ? ", " : "") + k;
+            elements += std::string(i ? ", " : "") + "(e OPERATOR(pg_catalog.->>) " +
+                        std::to_string(i) + ")::" + info.key_types.at(i);
+        }
+        sql = "SELECT " + rendered + ") OPERATOR(pg_catalog.||) ']'";
+        for (const ReplicaColumn* c : json_columns)
+            sql += ", r." + conn.quote_name(c->name) + " IS NOT NULL";
+        sql += " FROM " + conn.quote_name(info.schema) + "." + conn.quote_name(info.relname) +
+               " r WHERE (" + columns + ") IN (SELECT " + elements +
+               " FROM pg_catalog.json_array_elements($1::pg_catalog.json) e)";
+    }
     pqxx::result rows = tx.exec_params(sql, "[" + keys + "]");
     for (const auto& row : rows)
         for (std::size_t i = 0; i < json_columns.size(); ++i)

@@ -38,7 +38,7 @@ struct TableInfo {
     ReplicaTable replica;        // name in the replica: relname, or schema.relname outside public
                                  // (until Replica::place), the identity and the columns' types
     double estimated_rows = -1;  // pg_class.reltuples, -1 when unknown
-    std::string key_type;        // format_type() of the primary key
+    std::vector<std::string> key_types;  // format_type() of each primary key column, in key order
 };
 
 struct TrackedTable {

@@ -95,7 +95,8 @@ struct Scan {
     ColumnCodec* codecs;   // one per record column, in attribute order (in codec_set)
     Oid* row_types;        // what the query returns: the record columns, then the created xid
     int ncols;             // record columns; the query returns these, then the created xid
-    int pk_index;          // index into codecs of the primary key
+    int nkeys;             // columns of the primary key
+    int key_indexes[INDEX_MAX_KEYS];  // index into codecs of each, in key order
     int deleted_at_index;  // index into codecs of deleted_at
     bool full_sync;        // since IS NULL: every live row is "created"
     // The open query, or null when there is nothing (more) to scan. Reachable from here only.
@@ -145,14 +146,24 @@ struct TableShape {
     std::vector<Oid> types;
     std::vector<Oid> query_types;  // what the scan returns per column (json when via to_json)
     std::vector<JsonKind> kinds;
-    int pk_index = -1;
+    // The primary key, in key order: each column's index into names, its name quoted, its btree
+    // equality operator, and its column in the tombstone table (key_column_in_tombstones).
+    std::vector<int> key_indexes;
+    std::vector<std::string> key_columns;
+    std::vector<std::string> key_equals;
+    std::vector<std::string> key_tombstone_columns;
     int deleted_at_index = -1;
-    std::string pk_column;          // the key's column, quoted
-    std::string pk_equals = "OPERATOR(pg_catalog.=)";  // its btree equality operator
     std::string tombstone_list;     // select_list for a tombstone: the key and deleted_at from ts
     bool has_created_xid = false;
     bool has_changed_xid = false;
 };
+
+// The tombstone table's column for column k (from 0) of a key of nkeys columns: "key" for a
+// single-column key, key_1 ... key_n for a composite one (by position, so renaming a key column
+// of the table renames nothing in its tombstone table). track() names them the same way.
+std::string key_column_in_tombstones(int k, int nkeys) {
+    return nkeys == 1 ? "key" : "key_" + std::to_string(k + 1);
+}
 
 struct RawAttr {
     NameData name;
@@ -168,8 +179,9 @@ TableShape read_shape(Oid relid) {
         char relkind;
         int natts;
         RawAttr* attrs;
-        AttrNumber pk_attnum;
-        const char* pk_equals;
+        int nkeys;  // 0: no usable primary key
+        AttrNumber key_attnums[INDEX_MAX_KEYS];
+        const char* key_equals[INDEX_MAX_KEYS];
     };
     Raw raw = pg_guard([&] {
         Raw r{};
@@ -195,23 +207,29 @@ TableShape read_shape(Oid relid) {
             out.attnum = a->attnum;
         }
         Oid pk_index = RelationGetPrimaryKeyIndex(rel);
-        r.pk_attnum = InvalidAttrNumber;
+        r.nkeys = 0;
         if (OidIsValid(pk_index)) {
             Relation idx = index_open(pk_index, AccessShareLock);
-            if (idx->rd_index->indnkeyatts == 1) {
-                r.pk_attnum = idx->rd_index->indkey.values[0];
-                Oid op = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
-                                             idx->rd_opcintype[0], BTEqualStrategyNumber);
+            int nkeys = idx->rd_index->indnkeyatts;
+            for (int k = 0; k < nkeys; ++k) {
+                r.key_attnums[k] = idx->rd_index->indkey.values[k];
+                r.key_equals[k] = nullptr;
+                Oid op = get_opfamily_member(idx->rd_opfamily[k], idx->rd_opcintype[k],
+                                             idx->rd_opcintype[k], BTEqualStrategyNumber);
                 HeapTuple optup = OidIsValid(op) ? SearchSysCache1(OPEROID, ObjectIdGetDatum(op))
                                                  : nullptr;
                 if (HeapTupleIsValid(optup)) {
                     auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(optup));
-                    r.pk_equals = psprintf("OPERATOR(%s.%s)",
-                                           quote_identifier(get_namespace_name(form->oprnamespace)),
-                                           NameStr(form->oprname));
+                    r.key_equals[k] = psprintf("OPERATOR(%s.%s)",
+                                               quote_identifier(get_namespace_name(form->oprnamespace)),
+                                               NameStr(form->oprname));
                     ReleaseSysCache(optup);
                 }
             }
+            // An expression in the key (indkey 0) cannot be a primary key's; be sure anyway.
+            bool plain = nkeys >= 1;
+            for (int k = 0; k < nkeys; ++k) plain = plain && r.key_attnums[k] != InvalidAttrNumber;
+            if (plain) r.nkeys = nkeys;
             index_close(idx, AccessShareLock);
         }
         relation_close(rel, NoLock);  // keep the lock: the table must not change under the scan
@@ -224,6 +242,8 @@ TableShape read_shape(Oid relid) {
         throw SqlError(ERRCODE_WRONG_OBJECT_TYPE,
                        ("\"" + std::string(NameStr(raw.relname)) + "\" is not an ordinary table")
                            .c_str());
+    std::vector<int> key_at(raw.nkeys, -1);
+    std::vector<std::string> key_quoted(raw.nkeys);
     for (int i = 0; i < raw.natts; ++i) {
         const RawAttr& a = raw.attrs[i];
         std::string name = NameStr(a.name);
@@ -242,11 +262,12 @@ TableShape read_shape(Oid relid) {
         if (!shape.tombstone_list.empty()) shape.tombstone_list += ", ";
         std::string column = via_sql ? "pg_catalog.to_json(t." + quoted + ")" : "t." + quoted;
         shape.select_list += column;
-        if (a.attnum == raw.pk_attnum) {
-            shape.pk_index = static_cast<int>(shape.names.size());
-            shape.pk_column = quoted;
-            if (raw.pk_equals) shape.pk_equals = raw.pk_equals;
-            column = via_sql ? "pg_catalog.to_json(ts.key)" : "ts.key";
+        for (int k = 0; k < raw.nkeys; ++k) {
+            if (a.attnum != raw.key_attnums[k]) continue;
+            key_at[k] = static_cast<int>(shape.names.size());
+            key_quoted[k] = quoted;
+            std::string ts_column = "ts." + key_column_in_tombstones(k, raw.nkeys);
+            column = via_sql ? "pg_catalog.to_json(" + ts_column + ")" : ts_column;
         }
         if (name == deleted_at_column && a.type == TIMESTAMPTZOID) {
             shape.deleted_at_index = static_cast<int>(shape.names.size());
@@ -257,6 +278,15 @@ TableShape read_shape(Oid relid) {
         shape.types.push_back(a.type);
         shape.query_types.push_back(via_sql ? JSONOID : a.type);
         shape.kinds.push_back(kind);
+    }
+    // Every key column must be a record column (not one of the internal ones): else no key.
+    for (int k = 0; k < raw.nkeys; ++k)
+        if (key_at[k] < 0) return shape;
+    for (int k = 0; k < raw.nkeys; ++k) {
+        shape.key_indexes.push_back(key_at[k]);
+        shape.key_columns.push_back(key_quoted[k]);
+        shape.key_equals.push_back(raw.key_equals[k] ? raw.key_equals[k] : "OPERATOR(pg_catalog.=)");
+        shape.key_tombstone_columns.push_back(key_column_in_tombstones(k, raw.nkeys));
     }
     return shape;
 }
@@ -276,16 +306,16 @@ std::string sql_literal(const std::string& qualified_name) {
 
 // A registered table that lost what tracking gave it (ALTER TABLE after track()).
 void check_tracked_shape(const TableShape& shape) {
-    if (shape.pk_index >= 0 && shape.deleted_at_index >= 0 && shape.has_created_xid &&
+    if (!shape.key_indexes.empty() && shape.deleted_at_index >= 0 && shape.has_created_xid &&
         shape.has_changed_xid)
         return;
     const std::string& table = shape.qualified_name;
     std::string literal = sql_literal(table);
     std::string retrack = "Untrack the table and track it again with SELECT delta_sync.untrack(" +
                           literal + ") and SELECT delta_sync.track(" + literal + ").";
-    if (shape.pk_index < 0) {
-        std::string msg = "tracked table \"" + table + "\" no longer has a single-column primary key";
-        std::string hint = "Add a single-column primary key back, or stop tracking the table with "
+    if (shape.key_indexes.empty()) {
+        std::string msg = "tracked table \"" + table + "\" no longer has a primary key";
+        std::string hint = "Add a primary key back, or stop tracking the table with "
                            "SELECT delta_sync.untrack(" + literal + ").";
         throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
                        "Rows of a tracked table are identified by their primary key.", hint.c_str());
@@ -305,6 +335,36 @@ void check_tracked_shape(const TableShape& shape) {
                       type + ", which delta_sync needs";
     throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
                    "The column was dropped or changed after tracking started.", retrack.c_str());
+}
+
+// The tombstone table has the key columns track() gives it for the table's primary key (key, or
+// key_1 ... key_n, of the key columns' types, and no more): a key replaced since needs track()
+// again, which replaces the tombstone table.
+void check_tombstones_fit(Oid tombstones, const TableShape& shape) {
+    int n = static_cast<int>(shape.key_indexes.size());
+    std::vector<const char*> names;
+    for (const std::string& name : shape.key_tombstone_columns) names.push_back(name.c_str());
+    // One column past the key (key_{n+1}, or key_1 beside a single column's key) must be absent.
+    std::string past = n == 1 ? std::string("key_1") : "key_" + std::to_string(n + 1);
+    const char* past_name = past.c_str();
+    const char* const* key_names = names.data();
+    const int* key_indexes = shape.key_indexes.data();
+    const Oid* types = shape.types.data();
+    bool fit = pg_guard([&] {
+        for (int k = 0; k < n; ++k) {
+            AttrNumber att = get_attnum(tombstones, key_names[k]);
+            if (att == InvalidAttrNumber || get_atttype(tombstones, att) != types[key_indexes[k]])
+                return false;
+        }
+        return get_attnum(tombstones, past_name) == InvalidAttrNumber;
+    });
+    if (fit) return;
+    std::string msg = "the tombstone table of tracked table \"" + shape.qualified_name +
+                      "\" does not fit its primary key";
+    std::string hint = "Track the table again with SELECT delta_sync.track(" +
+                       sql_literal(shape.qualified_name) + "), which replaces the tombstone table.";
+    throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg.c_str(),
+                   "The table's primary key was replaced after tracking started.", hint.c_str());
 }
 
 Registration read_registration(Oid relid) {
@@ -341,14 +401,19 @@ std::string delta_predicate() {
 // clients see it: equal under the key's equality (through the primary key index) and spelled the
 // same ('1.0' and '1.00' are equal numerics but different keys to a client).
 std::string tombstone_predicate(const TableShape& shape) {
+    std::string same_key;
+    for (std::size_t k = 0; k < shape.key_columns.size(); ++k) {
+        std::string x = "x." + shape.key_columns[k];
+        std::string ts = "ts." + shape.key_tombstone_columns[k];
+        same_key += (k ? " AND " : "") + x + " " + shape.key_equals[k] + " " + ts + " AND " + x +
+                    "::pg_catalog.text OPERATOR(pg_catalog.=) " + ts + "::pg_catalog.text";
+    }
     return std::string("ts.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" +
            " AND NOT pg_catalog.pg_visible_in_snapshot(ts." + changed_xid_column +
            ", $2::pg_catalog.pg_snapshot) AND ts." + changed_xid_column +
            " OPERATOR(pg_catalog.<>) $3 AND pg_catalog.pg_visible_in_snapshot(ts." +
            created_xid_column + ", $2::pg_catalog.pg_snapshot) AND NOT EXISTS (SELECT 1 FROM ONLY " +
-           shape.qualified_name + " x WHERE x." + shape.pk_column + " " + shape.pk_equals +
-           " ts.key AND x." + shape.pk_column +
-           "::pg_catalog.text OPERATOR(pg_catalog.=) ts.key::pg_catalog.text)";
+           shape.qualified_name + " x WHERE " + same_key + ")";
 }
 
 enum class DeltaRows { records, count, tombstones_only };
@@ -755,7 +820,10 @@ bool receive_row(TupleTableSlot* slot, DestReceiver* self) noexcept {
     }
     if (bucket == Bucket::deleted) {
         append_entry(&doc.deleted, doc.n_deleted);
-        append_key(&doc.deleted, scan.codecs, scan.pk_index, values[scan.pk_index]);
+        if (scan.nkeys == 1)
+            append_key(&doc.deleted, scan.codecs, scan.key_indexes[0], values[scan.key_indexes[0]]);
+        else
+            append_composite_key(&doc.deleted, scan.codecs, scan.key_indexes, scan.nkeys, values);
     } else if (bucket == Bucket::updated) {
         append_entry(&doc.updated, doc.n_updated);
         append_record_values(&doc.updated, scan.codecs, scan.ncols, values, nulls);
@@ -1076,6 +1144,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
                            hint.c_str());
         }
         tombstones = name;
+        check_tombstones_fit(reg.tombstones, shape);
     }
 
     if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)
@@ -1143,7 +1212,8 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     Scan& scan = state->scan;
     scan.full_sync = full_sync;
     scan.ncols = static_cast<int>(shape.names.size());
-    scan.pk_index = shape.pk_index;
+    scan.nkeys = static_cast<int>(shape.key_indexes.size());
+    for (int k = 0; k < scan.nkeys; ++k) scan.key_indexes[k] = shape.key_indexes[k];
     scan.deleted_at_index = shape.deleted_at_index;
     CodecSet* codecs = pin.entry->codecs;
     ++codecs->refs;  // released by delete_state(), on every way the call ends

@@ -231,7 +231,10 @@ DECLARE
     rel record;
     pk smallint[];
     pk_name name;
-    pk_type text;
+    pk_names name[];
+    ts_columns text;
+    ts_keys text;
+    key_changed text;
     needed constant text[] := ARRAY['created_at', 'updated_at', 'deleted_at',
                                     'delta_sync_created_xid', 'delta_sync_changed_xid'];
     needed_type constant regtype[] := ARRAY['timestamptz', 'timestamptz', 'timestamptz',
@@ -273,26 +276,31 @@ BEGIN
     IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
         RAISE EXCEPTION 'must be owner of table "%" to track it', qualified USING ERRCODE = '42501';
     END IF;
-    SELECT con.conkey INTO pk FROM pg_constraint con WHERE con.conrelid = tbl AND con.contype = 'p';
+    -- The key's columns in key order (conkey lists them in column order), without INCLUDE columns.
+    SELECT (i.indkey::smallint[])[0 : i.indnkeyatts - 1] INTO pk
+      FROM pg_index i WHERE i.indrelid = tbl AND i.indisprimary;
     IF pk IS NULL THEN
         RAISE EXCEPTION 'table "%" has no primary key', qualified USING ERRCODE = '55000',
-            DETAIL = 'Rows of a tracked table are identified by a single-column primary key.',
-            HINT = 'Add a single-column primary key to the table first.';
+            DETAIL = 'Rows of a tracked table are identified by their primary key.',
+            HINT = 'Add a primary key to the table first.';
     END IF;
-    IF cardinality(pk) <> 1 THEN
-        RAISE EXCEPTION 'table "%" has a primary key of % columns', qualified, cardinality(pk)
-            USING ERRCODE = '0A000',
-            DETAIL = 'Rows of a tracked table are identified by a single-column primary key.';
-    END IF;
-    SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-           || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
-                   THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
-      INTO pk_name, pk_type
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-     WHERE a.attrelid = tbl AND a.attnum = pk[1];
-    IF pk_name = ANY (needed) THEN
-        RAISE EXCEPTION 'the primary key of "%" is "%", a column delta_sync maintains', qualified, pk_name
-            USING ERRCODE = '0A000';
+    -- A composite key's tombstone columns are key_1 ... key_n, by position; a single column's
+    -- is key (as delta_since and the tombstone trigger expect).
+    SELECT array_agg(a.attname ORDER BY k.n),
+           string_agg(CASE WHEN cardinality(pk) = 1 THEN 'key' ELSE 'key_' || k.n END || ' '
+                      || format_type(a.atttypid, a.atttypmod)
+                      || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                              THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+                      || ' NOT NULL', ', ' ORDER BY k.n),
+           string_agg(CASE WHEN cardinality(pk) = 1 THEN 'key' ELSE 'key_' || k.n END, ', ' ORDER BY k.n)
+      INTO pk_names, ts_columns, ts_keys
+      FROM unnest(pk) WITH ORDINALITY k(attnum, n)
+      JOIN pg_attribute a ON a.attrelid = tbl AND a.attnum = k.attnum
+      JOIN pg_type t ON t.oid = a.atttypid;
+    SELECT k.name INTO pk_name FROM unnest(pk_names) k(name) WHERE k.name = ANY (needed) LIMIT 1;
+    IF pk_name IS NOT NULL THEN
+        RAISE EXCEPTION 'the primary key of "%" has column "%", a column delta_sync maintains',
+            qualified, pk_name USING ERRCODE = '0A000';
     END IF;
 
     -- The table before its registry row, as on every path that writes one (purge, TRUNCATE,
@@ -356,8 +364,32 @@ BEGIN
         current_mode := NULL;
     END IF;
     SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
+    -- A tombstone table made for another primary key (the table's key was replaced since, which
+    -- made every cursor resync) no longer fits: a new one replaces it.
+    IF ts IS NOT NULL AND ts_columns IS DISTINCT FROM (
+           SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                             || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                                     THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+                             || ' NOT NULL', ', ' ORDER BY k.n)
+             FROM pg_index i, unnest((i.indkey::smallint[])[0 : i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, n),
+                  pg_attribute a, pg_type t
+            WHERE i.indrelid = ts AND i.indisprimary AND a.attrelid = ts AND a.attnum = k.attnum
+              AND t.oid = a.atttypid) THEN
+        EXECUTE format('DROP TABLE %s', ts);
+        UPDATE delta_sync.tracked t SET tombstones = NULL WHERE t.relid = tbl;
+        ts := NULL;
+    END IF;
     IF mode IS NOT DISTINCT FROM current_mode AND ts IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger tg
-           WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_tombstone') THEN
+           WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgname = 'delta_sync_tombstone')
+       -- In hard-delete mode the key-change trigger watches the columns of the current key (its
+       -- WHEN depends on them), not those of a key replaced since.
+       AND (mode = 'soft' OR (SELECT array_agg(DISTINCT d.refobjsubid ORDER BY d.refobjsubid)
+                                FROM pg_trigger tg JOIN pg_depend d
+                                  ON d.classid = 'pg_trigger'::regclass AND d.objid = tg.oid
+                                 AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl
+                                 AND d.refobjsubid > 0
+                               WHERE tg.tgrelid = tbl AND tg.tgname = 'delta_sync_key_change')
+                             = (SELECT array_agg(k::integer ORDER BY k) FROM unnest(pk) k)) THEN
         RETURN;
     END IF;
 
@@ -373,10 +405,11 @@ BEGIN
             EXIT WHEN to_regclass(format('%I.%I', rel.nspname, ts_name)) IS NULL;
             ts_name := left(rel.relname, 40) || '_delta_sync_tombstones_' || i;
         END LOOP;
-        EXECUTE format('CREATE TABLE %I.%I (key %s PRIMARY KEY,
+        EXECUTE format('CREATE TABLE %I.%I (%s,
                             delta_sync_created_xid xid8 NOT NULL,
                             delta_sync_changed_xid xid8 NOT NULL,
-                            deleted_at timestamptz NOT NULL)', rel.nspname, ts_name, pk_type);
+                            deleted_at timestamptz NOT NULL,
+                            PRIMARY KEY (%s))', rel.nspname, ts_name, ts_columns, ts_keys);
         ts := format('%I.%I', rel.nspname, ts_name)::regclass;
         EXECUTE format('CREATE INDEX ON %s (delta_sync_changed_xid)', ts);
         EXECUTE format('ALTER TABLE %s OWNER TO %I', ts, rel.relowner::regrole::text);
@@ -430,15 +463,19 @@ BEGIN
     -- A key change is a change of the key as clients get it, its text: keys equal under their
     -- type's equality but spelled differently ('1.0' and '1.00' as numeric, 'Abc' and 'ABC' as
     -- citext) are different keys to a client. (The cast also needs no operator from any schema.)
+    -- Of a composite key, any of its columns.
+    SELECT string_agg(format('OLD.%1$I::pg_catalog.text IS DISTINCT FROM NEW.%1$I::pg_catalog.text', k.name),
+                      ' OR ' ORDER BY k.n)
+      INTO key_changed FROM unnest(pk_names) WITH ORDINALITY k(name, n);
     EXECUTE format('CREATE TRIGGER delta_sync_key_change AFTER UPDATE ON %1$s
                         FOR EACH ROW
-                        WHEN (OLD.%2$I::pg_catalog.text IS DISTINCT FROM NEW.%2$I::pg_catalog.text)
+                        WHEN (%2$s)
                         EXECUTE FUNCTION delta_sync._tombstone();
-                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_key_change', qualified, pk_name);
+                    ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_key_change', qualified, key_changed);
 END
 $fn$;
 COMMENT ON FUNCTION delta_sync.track(regclass, integer, text) IS
-    'start tracking changes of a table (idempotent; owner only; single-column primary key); deletes => ''soft'' (default) or ''hard'' sets or switches the delete mode';
+    'start tracking changes of a table (idempotent; owner only; a primary key of any columns); deletes => ''soft'' (default) or ''hard'' sets or switches the delete mode';
 
 CREATE OR REPLACE FUNCTION delta_sync.untrack(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $fn$

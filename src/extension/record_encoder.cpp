@@ -494,6 +494,23 @@ void append_key(StringInfo out, const ColumnCodec* codecs, int key, Datum value)
     MemoryContextReset(scratch);
 }
 
+void append_composite_key(StringInfo out, const ColumnCodec* codecs, const int* keys, int nkeys,
+                          const Datum* values) {
+    MemoryContext scratch = codecs[0].scratch;
+    MemoryContext caller = MemoryContextSwitchTo(scratch);
+    StringInfoData json;
+    initStringInfo(&json);
+    appendStringInfoChar(&json, '[');
+    for (int i = 0; i < nkeys; ++i) {
+        if (i > 0) appendStringInfoChar(&json, ',');
+        append_value(&json, codecs[keys[i]], values[keys[i]]);
+    }
+    appendStringInfoChar(&json, ']');
+    MemoryContextSwitchTo(caller);
+    append_escaped(out, json.data, static_cast<std::size_t>(json.len));
+    MemoryContextReset(scratch);
+}
+
 void append_record_values(StringInfo out, const ColumnCodec* codecs, int ncols,
                           const Datum* values, const bool* nulls) {
     MemoryContext scratch = codecs[0].scratch;

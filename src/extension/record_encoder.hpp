@@ -65,6 +65,12 @@ void append_value(StringInfo out, const ColumnCodec& codec, Datum value);
 // [1,2] -> "[1,2]", {"a":1} -> "{\"a\":1}".
 void append_key(StringInfo out, const ColumnCodec* codecs, int key, Datum value);
 
+// Appends the key of a deleted row whose primary key has several columns (none NULL) as one JSON
+// string: the compact JSON text of the array of its values in key order, each written exactly as
+// the record writes it (by codecs[keys[i]]): (17, 'a,b') -> "[17,\"a,b\"]".
+void append_composite_key(StringInfo out, const ColumnCodec* codecs, const int* keys, int nkeys,
+                          const Datum* values);
+
 // Appends {"col":value,...} for a deformed row: values[i] and nulls[i] for column i < ncols.
 void append_record_values(StringInfo out, const ColumnCodec* codecs, int ncols,
                           const Datum* values, const bool* nulls);

@@ -61,9 +61,16 @@ namespace {
 struct TrackingColumns {
     Oid relid;
     AttrNumber created_at, updated_at, deleted_at, created_xid, changed_xid;
-    AttrNumber pk;  // the single-column primary key
-    int16 pk_len;
-    bool pk_byval;
+    // The primary key's columns, in key order, with their storage, types, and btree equality
+    // and collation in the key's index (to find a soft-deleted row an INSERT reuses).
+    int nkeys;
+    AttrNumber pk[INDEX_MAX_KEYS];
+    int16 pk_len[INDEX_MAX_KEYS];
+    bool pk_byval[INDEX_MAX_KEYS];
+    Oid pk_type[INDEX_MAX_KEYS];
+    RegProcedure pk_eq_proc[INDEX_MAX_KEYS];  // InvalidOid when a column has none
+    Oid pk_collation[INDEX_MAX_KEYS];
+    Oid pk_index;
     // Row buffers for one deform of each tuple (stamp), sized to the descriptor.
     int natts;
     Datum *values, *old_values;
@@ -72,11 +79,6 @@ struct TrackingColumns {
     Oid tombstones;  // InvalidOid until looked up
     Oid tombstones_nsp, tombstones_owner;
     NameData tombstones_name;
-    Oid pk_type;
-    // The primary key's index and its equality, to find a soft-deleted row an INSERT reuses.
-    Oid pk_index;
-    RegProcedure pk_eq_proc;
-    Oid pk_collation;
 };
 
 AttrNumber find_column(Relation rel, TupleDesc desc, const char* name, Oid type, const char* table) {
@@ -135,28 +137,33 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
     c->deleted_at = find_column(rel, desc, "deleted_at", TIMESTAMPTZOID, table);
     c->created_xid = find_column(rel, desc, "delta_sync_created_xid", XID8OID, table);
     c->changed_xid = find_column(rel, desc, "delta_sync_changed_xid", XID8OID, table);
-    c->pk = InvalidAttrNumber;
-    c->pk_eq_proc = InvalidOid;
+    c->nkeys = 0;
     Oid pk_index = RelationGetPrimaryKeyIndex(rel);
     c->pk_index = pk_index;
     if (OidIsValid(pk_index)) {
         Relation idx = index_open(pk_index, AccessShareLock);
-        if (idx->rd_index->indnkeyatts == 1 && idx->rd_rel->relam == BTREE_AM_OID) {
-            c->pk = idx->rd_index->indkey.values[0];
-            Oid op = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
-                                         idx->rd_opcintype[0], BTEqualStrategyNumber);
-            if (OidIsValid(op)) c->pk_eq_proc = get_opcode(op);
-            c->pk_collation = idx->rd_indcollation[0];
+        int nkeys = idx->rd_index->indnkeyatts;
+        bool usable = idx->rd_rel->relam == BTREE_AM_OID && nkeys >= 1;
+        for (int k = 0; usable && k < nkeys; ++k) {
+            c->pk[k] = idx->rd_index->indkey.values[k];
+            usable = c->pk[k] != InvalidAttrNumber;
+            Oid op = get_opfamily_member(idx->rd_opfamily[k], idx->rd_opcintype[k],
+                                         idx->rd_opcintype[k], BTEqualStrategyNumber);
+            c->pk_eq_proc[k] = OidIsValid(op) ? get_opcode(op) : InvalidOid;
+            c->pk_collation[k] = idx->rd_indcollation[k];
         }
+        if (usable) c->nkeys = nkeys;
         index_close(idx, AccessShareLock);
     }
-    if (c->pk == InvalidAttrNumber)
+    if (c->nkeys == 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("tracked table \"%s\" no longer has a single-column primary key", table)));
-    Form_pg_attribute pk_attr = TupleDescAttr(desc, c->pk - 1);
-    c->pk_len = pk_attr->attlen;
-    c->pk_byval = pk_attr->attbyval;
-    c->pk_type = pk_attr->atttypid;
+                        errmsg("tracked table \"%s\" no longer has a primary key", table)));
+    for (int k = 0; k < c->nkeys; ++k) {
+        Form_pg_attribute pk_attr = TupleDescAttr(desc, c->pk[k] - 1);
+        c->pk_len[k] = pk_attr->attlen;
+        c->pk_byval[k] = pk_attr->attbyval;
+        c->pk_type[k] = pk_attr->atttypid;
+    }
     c->relid = RelationGetRelid(rel);
     return c;
 }
@@ -165,9 +172,20 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
 // column may hand the key back compressed or inline where the stored row has it the other way.
 // Byte identity (as datum_image_eq) rather than the type's equality: a key equal under its
 // opclass but spelled differently ('1.0' and '1.00' as numeric) would reach clients as new.
-bool same_key(Datum a, Datum b, const TrackingColumns* c) {
-    if (c->pk_byval || c->pk_len != -1) return datumIsEqual(a, b, c->pk_byval, c->pk_len);
+bool same_key_column(Datum a, Datum b, const TrackingColumns* c, int k) {
+    if (c->pk_byval[k] || c->pk_len[k] != -1) return datumIsEqual(a, b, c->pk_byval[k], c->pk_len[k]);
     return datum_image_eq(a, b, false, -1);
+}
+
+// Whether the new row has the old row's key, column by column (values and nulls deformed).
+bool same_key(const Datum* old_values, const bool* old_nulls, const Datum* values,
+              const bool* nulls, const TrackingColumns* c) {
+    for (int k = 0; k < c->nkeys; ++k) {
+        int i = c->pk[k] - 1;
+        if (old_nulls[i] != nulls[i]) return false;
+        if (!nulls[i] && !same_key_column(old_values[i], values[i], c, k)) return false;
+    }
+    return true;
 }
 
 // Whether an UPDATE may have changed the key or the creation columns in the new row: they are
@@ -184,9 +202,11 @@ bool old_row_needed(const TriggerData* td, const TrackingColumns* c) {
     if (before_update_row != 1) return true;
     const Bitmapset* cols = td->tg_updatedcols;
     if (!cols) return true;
-    const AttrNumber kept[] = {c->pk, c->created_xid, c->created_at};
+    const AttrNumber kept[] = {c->created_xid, c->created_at};
     for (AttrNumber a : kept)
         if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, cols)) return true;
+    for (int k = 0; k < c->nkeys; ++k)
+        if (bms_is_member(c->pk[k] - FirstLowInvalidHeapAttributeNumber, cols)) return true;
     return false;
 }
 
@@ -201,8 +221,8 @@ bool hard_delete_mode(Relation rel) {
 }
 
 bool find_tombstones(TrackingColumns* c, Relation rel, bool required);
-void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum created,
-                     bool created_null);
+void write_tombstone(const TrackingColumns* c, const Datum* keys, const bool* key_nulls,
+                     Datum created, bool created_null);
 
 // An INSERT of a key whose row is soft-deleted creates the row anew: the soft-deleted row is
 // removed first, physically and without firing triggers or foreign-key actions (it left the
@@ -211,18 +231,22 @@ void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum c
 // the new row is created later than anything they saw, and reaches them as created, which
 // replaces what they hold under that key. Runs the insert's own check (ON CONFLICT's too) into an
 // empty slot, so `INSERT ... ON CONFLICT DO UPDATE` of a soft-deleted key inserts the new row.
-void remove_soft_deleted(Relation rel, TrackingColumns* c, Datum key) {
-    if (!OidIsValid(c->pk_eq_proc)) return;
+void remove_soft_deleted(Relation rel, TrackingColumns* c, const Datum* values) {
+    for (int k = 0; k < c->nkeys; ++k)
+        if (!OidIsValid(c->pk_eq_proc[k])) return;
     Relation idx = index_open(c->pk_index, AccessShareLock);
-    ScanKeyData sk;
-    ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid, c->pk_collation,
-                           c->pk_eq_proc, key);
-    IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
-    index_rescan(scan, &sk, 1, nullptr, 0);
+    ScanKeyData sk[INDEX_MAX_KEYS];
+    for (int k = 0; k < c->nkeys; ++k)
+        ScanKeyEntryInitialize(&sk[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
+                               c->pk_collation[k], c->pk_eq_proc[k], values[c->pk[k] - 1]);
+    IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), c->nkeys, 0);
+    index_rescan(scan, sk, c->nkeys, nullptr, 0);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     ItemPointerData tid;
     bool found = false;
-    Datum old_key = 0, old_created = 0;
+    Datum old_keys[INDEX_MAX_KEYS];
+    bool old_key_nulls[INDEX_MAX_KEYS];
+    Datum old_created = 0;
     bool old_created_null = true;
     while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
         bool isnull;
@@ -230,8 +254,9 @@ void remove_soft_deleted(Relation rel, TrackingColumns* c, Datum key) {
         if (!isnull) {
             tid = slot->tts_tid;
             found = true;
-            bool key_null;
-            old_key = datumCopy(slot_getattr(slot, c->pk, &key_null), c->pk_byval, c->pk_len);
+            for (int k = 0; k < c->nkeys; ++k)
+                old_keys[k] = datumCopy(slot_getattr(slot, c->pk[k], &old_key_nulls[k]),
+                                        c->pk_byval[k], c->pk_len[k]);
             old_created = slot_getattr(slot, c->created_xid, &old_created_null);
             break;
         }
@@ -254,7 +279,7 @@ void remove_soft_deleted(Relation rel, TrackingColumns* c, Datum key) {
     CommandCounterIncrement();
     // Its tombstone: superseded by the new row when the key is spelled the same, reported when
     // it is spelled otherwise (1.0 soft-deleted, 1.00 inserted), so no client keeps the old one.
-    write_tombstone(c, old_key, false, old_created, old_created_null);
+    write_tombstone(c, old_keys, old_key_nulls, old_created, old_created_null);
 }
 
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
@@ -300,7 +325,9 @@ Datum stamp(FunctionCallInfo fcinfo) {
     set(c->changed_xid, xid, false);
     set(c->updated_at, now, false);
     if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
-        if (!nulls[c->pk - 1]) remove_soft_deleted(rel, c, values[c->pk - 1]);
+        bool key_null = false;
+        for (int k = 0; k < c->nkeys; ++k) key_null = key_null || nulls[c->pk[k] - 1];
+        if (!key_null) remove_soft_deleted(rel, c, values);
         set(c->created_xid, xid, false);
         if (nulls[c->created_at - 1]) set(c->created_at, now, false);
     } else if (!old_row_needed(td, c)) {
@@ -311,8 +338,7 @@ Datum stamp(FunctionCallInfo fcinfo) {
         bool* old_nulls = c->old_nulls;
         heap_deform_tuple(td->tg_trigtuple, desc, old_values, old_nulls);
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
-        int k = c->pk - 1;
-        if (old_nulls[k] != nulls[k] || (!nulls[k] && !same_key(old_values[k], values[k], c))) {
+        if (!same_key(old_values, old_nulls, values, nulls, c)) {
             // In hard-delete mode the key-change trigger records the old key's tombstone; the
             // row under its new key is a new row to clients.
             if (!hard_delete_mode(rel))
@@ -350,11 +376,21 @@ Datum stamp(FunctionCallInfo fcinfo) {
 // own for this one execution.
 enum class PlanKind { soft_delete, tombstone, statement_tombstones };
 
+// What a tombstone plan depends on besides the table: the key's types (a tombstone's $1 ... $n)
+// and the table's key columns, quoted and comma-separated (what a statement's tombstones select
+// from its transition table).
+struct PlanKey {
+    int nkeys = 0;
+    const Oid* types = nullptr;
+    const char* columns = "";
+};
+
 struct SoftDeletePlan {
     PlanKind kind;
     Oid relid;  // InvalidOid: unlisted (free, or stale and waiting for its users to finish)
-    Oid key_type;  // tombstone plans: the type of $1
-    NameData column;  // statement_tombstones plans: the key's column in the transition table
+    int nkeys;  // tombstone plans: the key's columns and their types
+    Oid key_types[INDEX_MAX_KEYS];
+    char* columns;  // statement_tombstones plans: PlanKey::columns (TopMemoryContext), or null
     Oid nsp;
     NameData relname;
     uint64 namespace_generation;
@@ -370,9 +406,28 @@ void namespace_changed(Datum, int, uint32) { ++namespace_generation; }
 
 void release_slot_plan(SoftDeletePlan* slot) {
     SPIPlanPtr old = slot->plan;
+    char* columns = slot->columns;
     slot->plan = nullptr;
+    slot->columns = nullptr;
     slot->relid = InvalidOid;
+    if (columns) pfree(columns);
     if (old) SPI_freeplan(old);
+}
+
+bool same_plan_key(const SoftDeletePlan& p, const PlanKey& key) {
+    if (p.nkeys != key.nkeys) return false;
+    for (int k = 0; k < key.nkeys; ++k)
+        if (p.key_types[k] != key.types[k]) return false;
+    return strcmp(p.columns ? p.columns : "", key.columns) == 0;
+}
+
+// The tombstone table's key columns (see track()): key, or key_1, ..., key_n.
+char* tombstone_key_list(int nkeys) {
+    if (nkeys == 1) return pstrdup("key");
+    StringInfoData list;
+    initStringInfo(&list);
+    for (int k = 1; k <= nkeys; ++k) appendStringInfo(&list, "%skey_%d", k > 1 ? ", " : "", k);
+    return list.data;
 }
 
 SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
@@ -386,58 +441,67 @@ SPIPlanPtr prepare_soft_delete(Oid nsp, const char* relname) {
 }
 
 // The tombstone of a key: a key deleted again keeps its first creation version (a client that
-// saw any creation of the key may hold it) and takes the newest deletion.
-SPIPlanPtr prepare_tombstone(Oid nsp, const char* relname, Oid key_type) {
+// saw any creation of the key may hold it) and takes the newest deletion. $1 ... $n are the key's
+// columns, then its creation version, this transaction and deleted_at.
+SPIPlanPtr prepare_tombstone(Oid nsp, const char* relname, const PlanKey& key) {
+    int n = key.nkeys;
+    char* keys = tombstone_key_list(n);
+    StringInfoData params;
+    initStringInfo(&params);
+    for (int i = 1; i <= n + 3; ++i) appendStringInfo(&params, "%s$%d", i > 1 ? ", " : "", i);
     char* sql = psprintf(
-        "INSERT INTO %s AS ts (key, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE"
+        "INSERT INTO %s AS ts (%s, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
+        " VALUES (%s) ON CONFLICT (%s) DO UPDATE"
         " SET delta_sync_changed_xid = EXCLUDED.delta_sync_changed_xid,"
         " deleted_at = EXCLUDED.deleted_at",
-        quote_qualified_identifier(get_namespace_name(nsp), relname));
-    Oid types[4] = {key_type, XID8OID, XID8OID, TIMESTAMPTZOID};
-    SPIPlanPtr plan = SPI_prepare(sql, 4, types);
+        quote_qualified_identifier(get_namespace_name(nsp), relname), keys, params.data, keys);
+    Oid types[INDEX_MAX_KEYS + 3];
+    for (int k = 0; k < n; ++k) types[k] = key.types[k];
+    types[n] = XID8OID;
+    types[n + 1] = XID8OID;
+    types[n + 2] = TIMESTAMPTZOID;
+    SPIPlanPtr plan = SPI_prepare(sql, n + 3, types);
     if (!plan) elog(ERROR, "could not prepare the tombstone: %s", SPI_result_code_string(SPI_result));
     return plan;
 }
 
 // The tombstones of every row a DELETE statement removed, from its transition table.
-SPIPlanPtr prepare_statement_tombstones(Oid nsp, const char* relname, const char* column) {
+SPIPlanPtr prepare_statement_tombstones(Oid nsp, const char* relname, const PlanKey& key) {
+    char* keys = tombstone_key_list(key.nkeys);
     char* sql = psprintf(
-        "INSERT INTO %s AS ts (key, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
-        " SELECT o.%s, o.delta_sync_created_xid, $1, $2 FROM delta_sync_old o"
-        " ON CONFLICT (key) DO UPDATE"
+        "INSERT INTO %s AS ts (%s, delta_sync_created_xid, delta_sync_changed_xid, deleted_at)"
+        " SELECT %s, o.delta_sync_created_xid, $1, $2 FROM delta_sync_old o"
+        " ON CONFLICT (%s) DO UPDATE"
         " SET delta_sync_changed_xid = EXCLUDED.delta_sync_changed_xid,"
         " deleted_at = EXCLUDED.deleted_at",
-        quote_qualified_identifier(get_namespace_name(nsp), relname), quote_identifier(column));
+        quote_qualified_identifier(get_namespace_name(nsp), relname), keys, key.columns, keys);
     Oid types[2] = {XID8OID, TIMESTAMPTZOID};
     SPIPlanPtr plan = SPI_prepare(sql, 2, types);
     if (!plan) elog(ERROR, "could not prepare the tombstones: %s", SPI_result_code_string(SPI_result));
     return plan;
 }
 
-SPIPlanPtr prepare_plan(PlanKind kind, Oid nsp, const char* relname, Oid key_type,
-                        const char* column) {
+SPIPlanPtr prepare_plan(PlanKind kind, Oid nsp, const char* relname, const PlanKey& key) {
     switch (kind) {
         case PlanKind::soft_delete:
             return prepare_soft_delete(nsp, relname);
         case PlanKind::tombstone:
-            return prepare_tombstone(nsp, relname, key_type);
+            return prepare_tombstone(nsp, relname, key);
         case PlanKind::statement_tombstones:
             break;
     }
-    return prepare_statement_tombstones(nsp, relname, column);
+    return prepare_statement_tombstones(nsp, relname, key);
 }
 
 // The slot holding a current plan for `rel`, or nullptr when every slot is running a plan (the
 // caller then prepares an unkept plan that SPI_finish frees).
-SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type,
-                          const char* column) {
+SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname,
+                          const PlanKey& key) {
     SoftDeletePlan* slot = nullptr;
     for (auto& p : plans) {
         if (p.plan && p.relid == relid && p.kind == kind) {
             if (p.nsp == nsp && strcmp(NameStr(p.relname), relname) == 0 &&
-                p.namespace_generation == namespace_generation && p.key_type == key_type &&
-                strcmp(NameStr(p.column), column) == 0)
+                p.namespace_generation == namespace_generation && same_plan_key(p, key))
                 return &p;
             if (p.users > 0)
                 p.relid = InvalidOid;  // stale but running: its last user frees it
@@ -460,11 +524,13 @@ SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname
     }
     if (!slot) return nullptr;
     if (slot->plan) release_slot_plan(slot);
-    SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type, column);
+    SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key);
+    char* columns = *key.columns ? MemoryContextStrdup(TopMemoryContext, key.columns) : nullptr;
     SPI_keepplan(plan);
     slot->kind = kind;
-    slot->key_type = key_type;
-    namestrcpy(&slot->column, column);
+    slot->nkeys = key.nkeys;
+    for (int k = 0; k < key.nkeys; ++k) slot->key_types[k] = key.types[k];
+    slot->columns = columns;
     slot->relid = relid;
     slot->nsp = nsp;
     namestrcpy(&slot->relname, relname);
@@ -476,11 +542,11 @@ SoftDeletePlan* plan_slot(PlanKind kind, Oid relid, Oid nsp, const char* relname
 
 // Runs a kept plan (the soft-delete UPDATE of one row, or a tombstone's INSERT), keeping its
 // slot's plan alive while it runs.
-int run_plan(PlanKind kind, Oid relid, Oid nsp, const char* relname, Oid key_type, Datum* values,
-             const char* nulls, const char* column = "") {
-    SoftDeletePlan* volatile slot = plan_slot(kind, relid, nsp, relname, key_type, column);
+int run_plan(PlanKind kind, Oid relid, Oid nsp, const char* relname, Datum* values,
+             const char* nulls, const PlanKey& key = PlanKey()) {
+    SoftDeletePlan* volatile slot = plan_slot(kind, relid, nsp, relname, key);
     if (!slot) {
-        SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key_type, column);
+        SPIPlanPtr plan = prepare_plan(kind, nsp, relname, key);
         return SPI_execute_plan(plan, values, nulls, false, 0);
     }
     volatile int rc = 0;
@@ -524,7 +590,7 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     Datum values[2] = {PointerGetDatum(&tuple->t_self),
                        TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
     int rc = run_plan(PlanKind::soft_delete, RelationGetRelid(rel), RelationGetNamespace(rel),
-                      RelationGetRelationName(rel), InvalidOid, values, nullptr);
+                      RelationGetRelationName(rel), values, nullptr);
     if (rc != SPI_OK_UPDATE) elog(ERROR, "could not soft-delete the row: %s", SPI_result_code_string(rc));
     // Not updated: row-level security hid the row from the UPDATE, or (without it) a BEFORE
     // UPDATE trigger of the table skipped the update by returning NULL.
@@ -574,6 +640,33 @@ bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                             errmsg("the tombstone table \"%s\" of \"%s\" is not an ordinary table of the same owner",
                                    NameStr(form->relname), RelationGetRelationName(rel))));
+        // The key columns track() gave it for this primary key (key, or key_1 ... key_n, of the
+        // key's types, and no more): a key replaced since needs track() again.
+        bool fit = true;
+        for (int k = 0; fit && k <= c->nkeys; ++k) {
+            char name[32];
+            if (k == c->nkeys)
+                snprintf(name, sizeof name, "key_%d", c->nkeys == 1 ? 1 : c->nkeys + 1);
+            else if (c->nkeys == 1)
+                snprintf(name, sizeof name, "key");
+            else
+                snprintf(name, sizeof name, "key_%d", k + 1);
+            AttrNumber att = get_attnum(reg.tombstones, name);
+            fit = k == c->nkeys ? att == InvalidAttrNumber
+                                : att != InvalidAttrNumber &&
+                                      get_atttype(reg.tombstones, att) == c->pk_type[k];
+        }
+        if (!fit) {
+            const char* literal = quote_literal_cstr(quote_qualified_identifier(
+                get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)));
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("the tombstone table of tracked table \"%s\" does not fit its primary key",
+                                   RelationGetRelationName(rel)),
+                            errdetail("The table's primary key was replaced after tracking started."),
+                            errhint("Track the table again with SELECT delta_sync.track(%s), which "
+                                    "replaces the tombstone table.",
+                                    literal)));
+        }
         c->tombstones_nsp = form->relnamespace;
         c->tombstones_owner = form->relowner;
         c->tombstones_name = form->relname;
@@ -585,15 +678,23 @@ bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
 
 // One tombstone: the old key and its creation version, deleted by this transaction now. Written
 // as the tombstone table's owner (the table's) under SECURITY_RESTRICTED_OPERATION.
-void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum created,
-                     bool created_null) {
-    Datum values[4];
-    values[0] = key;
-    values[1] = created;
-    values[2] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-    values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-    if (created_null) values[1] = values[2];
-    const char nulls[4] = {key_null ? 'n' : ' ', ' ', ' ', ' '};
+void write_tombstone(const TrackingColumns* c, const Datum* keys, const bool* key_nulls,
+                     Datum created, bool created_null) {
+    int n = c->nkeys;
+    Datum values[INDEX_MAX_KEYS + 3];
+    char nulls[INDEX_MAX_KEYS + 3];
+    for (int k = 0; k < n; ++k) {
+        values[k] = keys[k];
+        nulls[k] = key_nulls[k] ? 'n' : ' ';
+    }
+    values[n] = created;
+    values[n + 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    values[n + 2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    if (created_null) values[n] = values[n + 1];
+    nulls[n] = nulls[n + 1] = nulls[n + 2] = ' ';
+    PlanKey key;
+    key.nkeys = n;
+    key.types = c->pk_type;
 
     Oid save_user;
     int save_sec;
@@ -603,7 +704,7 @@ void write_tombstone(const TrackingColumns* c, Datum key, bool key_null, Datum c
     if (int connected = SPI_connect(); connected != SPI_OK_CONNECT)
             elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(connected));
     int rc = run_plan(PlanKind::tombstone, c->tombstones, c->tombstones_nsp,
-                      NameStr(c->tombstones_name), c->pk_type, values, nulls);
+                      NameStr(c->tombstones_name), values, nulls, key);
     if (rc != SPI_OK_INSERT) elog(ERROR, "could not write the tombstone: %s", SPI_result_code_string(rc));
     SPI_finish();
     SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
@@ -636,7 +737,17 @@ Datum tombstone(FunctionCallInfo fcinfo) {
             return PointerGetDatum(nullptr);
         Datum values[2] = {FullTransactionIdGetDatum(GetTopFullTransactionId()),
                            TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
-        const char* column = NameStr(TupleDescAttr(RelationGetDescr(rel), c->pk - 1)->attname);
+        // The key's columns as the transition table has them: o.a, o.b, ...
+        StringInfoData columns;
+        initStringInfo(&columns);
+        for (int k = 0; k < c->nkeys; ++k)
+            appendStringInfo(&columns, "%so.%s", k > 0 ? ", " : "",
+                             quote_identifier(NameStr(
+                                 TupleDescAttr(RelationGetDescr(rel), c->pk[k] - 1)->attname)));
+        PlanKey key;
+        key.nkeys = c->nkeys;
+        key.types = c->pk_type;
+        key.columns = columns.data;
         Oid save_user;
         int save_sec;
         GetUserIdAndSecContext(&save_user, &save_sec);
@@ -647,16 +758,19 @@ Datum tombstone(FunctionCallInfo fcinfo) {
         if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
             elog(ERROR, "could not register the transition table");
         int rc = run_plan(PlanKind::statement_tombstones, c->tombstones, c->tombstones_nsp,
-                          NameStr(c->tombstones_name), InvalidOid, values, nullptr, column);
+                          NameStr(c->tombstones_name), values, nullptr, key);
         if (rc != SPI_OK_INSERT) elog(ERROR, "could not write the tombstones: %s", SPI_result_code_string(rc));
         SPI_finish();
         SetUserIdAndSecContext(save_user, save_sec);  // on an error, the abort restores it
         return PointerGetDatum(nullptr);
     }
-    bool key_null, created_null;
-    Datum key = heap_getattr(td->tg_trigtuple, c->pk, RelationGetDescr(rel), &key_null);
+    Datum keys[INDEX_MAX_KEYS];
+    bool key_nulls[INDEX_MAX_KEYS];
+    for (int k = 0; k < c->nkeys; ++k)
+        keys[k] = heap_getattr(td->tg_trigtuple, c->pk[k], RelationGetDescr(rel), &key_nulls[k]);
+    bool created_null;
     Datum created = heap_getattr(td->tg_trigtuple, c->created_xid, RelationGetDescr(rel), &created_null);
-    write_tombstone(c, key, key_null, created, created_null);
+    write_tombstone(c, keys, key_nulls, created, created_null);
     return PointerGetDatum(nullptr);
 }
 

@@ -329,6 +329,7 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
             "  WHERE i.indrelid OPERATOR(pg_catalog.=) " +
             oid +
             " AND i.indisprimary "
+            "    AND k.ord OPERATOR(pg_catalog.<=) i.indnkeyatts "  // not its INCLUDE columns
             "    AND a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
             "    AND a.attnum OPERATOR(pg_catalog.=) k.attnum), "
             "'columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("

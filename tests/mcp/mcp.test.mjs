@@ -232,6 +232,20 @@ for (const transport of ['stdio', 'http']) {
       assert.ok(!s.columns.some((c) => c.name.startsWith('delta_sync_')), 'no internal columns');
     });
 
+    test('a composite primary key: the schema lists its key columns, deltas its keys', async () => {
+      const table = `lines_${transport}`;
+      psql(`CREATE TABLE ${table} (qty integer, line text, order_id integer,
+                                   PRIMARY KEY (line, order_id) INCLUDE (qty));
+            INSERT INTO ${table} VALUES (1, 'a,b', 17), (2, 'c', 18);
+            SELECT delta_sync.track('${table}');`);
+      const r = await conn.client.readResource({ uri: `db://${table}/schema` });
+      assert.deepEqual(JSON.parse(r.contents[0].text).primaryKey, ['line', 'order_id']);
+      const snap = await readAll(conn.client, `db://${table}/delta`);
+      psql(`DELETE FROM ${table} WHERE order_id = 17;`);
+      const delta = await readAll(conn.client, `db://${table}/delta?since=${snap.serverVersion}`);
+      assert.deepEqual(delta.deleted, ['["a,b",17]']);
+    });
+
     test('snapshot, then a delta of what was created, updated and deleted', async () => {
       const table = `delta_${transport}`;
       psql(`CREATE TABLE ${table} (id integer PRIMARY KEY, v text);

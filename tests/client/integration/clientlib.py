@@ -81,15 +81,23 @@ def run(args, dsn=None, check_rc=0, env=None, **kwargs):
     return p
 
 
+def key_of(row, key):
+    """A row's key: row[key], or the tuple of the values of a composite key's columns."""
+    if isinstance(key, str):
+        return row[key]
+    return tuple(row[k] for k in key)
+
+
 def server_records(conn, table, key="id"):
-    """key -> record of every live row, from the server's own to_json."""
+    """key -> record of every live row, from the server's own to_json (key: a column, or a tuple
+    of the columns of a composite key)."""
     rows = sql(conn, "SELECT to_json(whole_row)::text FROM %s whole_row WHERE deleted_at IS NULL" % table)
     out = {}
     for (text,) in rows:
         record = json.loads(text, parse_float=decimal.Decimal)
         for name in INTERNAL:
             record.pop(name, None)
-        out[record[key]] = record
+        out[key_of(record, key)] = record
     return out
 
 
@@ -98,7 +106,7 @@ def replica_records(path, table, key="id"):
     try:
         cur = db.execute('SELECT * FROM "%s"' % table)
         names = [d[0] for d in cur.description]
-        return {row[names.index(key)]: dict(zip(names, row)) for row in cur}
+        return {key_of(dict(zip(names, row)), key): dict(zip(names, row)) for row in cur}
     finally:
         db.close()
 

@@ -31,7 +31,7 @@ struct ScratchReplica {
 };
 
 ReplicaTable products() {
-    return {"products", "id", ReplicaTable::KeyKind::integer};
+    return {"products", {"id"}, ReplicaTable::KeyKind::integer};
 }
 
 std::string doc(const std::string& created, const std::string& updated, const std::string& deleted,
@@ -220,8 +220,8 @@ BOOST_AUTO_TEST_CASE(text_and_numeric_keys_are_deleted_by_their_stored_value) {
     ScratchReplica scratch;
     DeltaPageParser parser;
     Replica r(scratch.path);
-    ReplicaTable codes{"codes", "code", ReplicaTable::KeyKind::text};
-    ReplicaTable prices{"prices", "p", ReplicaTable::KeyKind::number};
+    ReplicaTable codes{"codes", {"code"}, ReplicaTable::KeyKind::text};
+    ReplicaTable prices{"prices", {"p"}, ReplicaTable::KeyKind::number};
     {
         TableUpdate u(r, codes);
         u.start_rebuild();
@@ -256,10 +256,72 @@ BOOST_AUTO_TEST_CASE(text_and_numeric_keys_are_deleted_by_their_stored_value) {
 }
 
 BOOST_AUTO_TEST_CASE(key_values_follow_the_key_kind) {
-    ReplicaTable ints{"t", "id", ReplicaTable::KeyKind::integer};
-    ReplicaTable texts{"t", "id", ReplicaTable::KeyKind::text};
+    ReplicaTable ints{"t", {"id"}, ReplicaTable::KeyKind::integer};
+    ReplicaTable texts{"t", {"id"}, ReplicaTable::KeyKind::text};
     BOOST_TEST((key_value(ints, "42") == SqlValue::of_integer(42)));
     BOOST_TEST((key_value(texts, "42") == SqlValue::of_text("42")));
+}
+
+// A composite key: (line text, order_no numeric(10,2) as REAL, qty integer), in that key order,
+// unlike the column order.
+ReplicaTable order_lines() {
+    ReplicaTable t;
+    t.name = "order_lines";
+    t.primary_key = {"line", "order_no"};
+    t.columns = {{"order_no", "numeric(10,2)", ColumnKind::decimal_real},
+                 {"line", "text", ColumnKind::text},
+                 {"qty", "integer", ColumnKind::integer}};
+    return t;
+}
+
+BOOST_AUTO_TEST_CASE(composite_deleted_keys_map_to_the_key_columns) {
+    std::vector<std::string> scratch;
+    auto v = key_values(order_lines(), R"(["a,b",17.50])", scratch);
+    BOOST_REQUIRE(v.size() == 2);
+    BOOST_TEST((v[0] == SqlValue::of_text("a,b")));
+    BOOST_TEST((v[1] == SqlValue::of_real(17.5)));
+    v = key_values(order_lines(), R"(["say \"hi\", [1]",2])", scratch);
+    BOOST_TEST((v[0] == SqlValue::of_text(R"(say "hi", [1])")));
+    BOOST_TEST((v[1] == SqlValue::of_real(2)));
+    // Not the array of the key's two values: refused, never taken for another key.
+    for (const char* bad : {R"("a,b")", R"(["a,b"])", R"(["a,b",1,2])", R"(["a,b",1] x)",
+                            R"(["a,b",null])", "", "[1,"})
+        BOOST_CHECK_THROW(key_values(order_lines(), bad, scratch), Error);
+    // A single-column key stays the string itself.
+    v = key_values(products(), "42", scratch);
+    BOOST_REQUIRE(v.size() == 1);
+    BOOST_TEST((v[0] == SqlValue::of_integer(42)));
+}
+
+BOOST_AUTO_TEST_CASE(composite_keys_are_the_replica_tables_primary_key) {
+    ScratchReplica scratch;
+    DeltaPageParser parser;
+    Replica r(scratch.path);
+    {
+        TableUpdate u(r, order_lines());
+        u.start_rebuild();
+        u.apply(parser.parse(doc(R"({"order_no":17,"line":"a,b","qty":1},)"
+                                 R"({"order_no":17.50,"line":"a,b","qty":2},)"
+                                 R"({"order_no":17,"line":"c","qty":3})",
+                                 "", "", "v1")));
+        u.commit("v1");
+    }
+    sqlite::Statement pk(r.database(),
+                         "SELECT name, pk FROM pragma_table_info('order_lines') WHERE pk > 0 ORDER BY pk");
+    std::vector<std::string> key;
+    while (pk.step()) key.push_back(pk.column_text(0));
+    BOOST_TEST((key == std::vector<std::string>{"line", "order_no"}));
+    {
+        TableUpdate u(r, order_lines());
+        BOOST_TEST((u.cursor() && *u.cursor() == "v1"));  // the table conforms: no rebuild
+        u.apply(parser.parse(doc("", R"({"order_no":17,"line":"c","qty":30})", R"("[\"a,b\",17]")")));
+        u.commit("v2");
+    }
+    sqlite::Statement rows(r.database(), "SELECT line, order_no, qty FROM order_lines ORDER BY 1, 2");
+    std::vector<std::string> left;
+    while (rows.step())
+        left.push_back(rows.column_text(0) + " " + rows.column_text(1) + " " + rows.column_text(2));
+    BOOST_TEST((left == std::vector<std::string>{"a,b 17.5 2", "c 17.0 30"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_record_without_its_key_is_refused) {
@@ -275,7 +337,7 @@ BOOST_AUTO_TEST_CASE(a_record_without_its_key_is_refused) {
 ReplicaTable typed(const std::string& name = "items", std::uint32_t oid = 100) {
     ReplicaTable t;
     t.name = name;
-    t.primary_key = "id";
+    t.primary_key = {"id"};
     t.key_kind = ReplicaTable::KeyKind::integer;
     t.server_oid = oid;
     t.server_schema = "public";
