@@ -503,7 +503,7 @@ void TableUpdate::upsert(const Record& record, const JsonNulls* json_nulls) {
     if (table_.columns.empty()) {
         int i = 1;
         for (const Field& f : record) u.statement.bind(i++, f.value);
-        u.statement.run();
+        u.statement.run_rebound();
         return;
     }
     if (blobs_.size() < record.size()) blobs_.resize(record.size());
@@ -517,7 +517,7 @@ void TableUpdate::upsert(const Record& record, const JsonNulls* json_nulls) {
             v = SqlValue::of_text("null");
         u.statement.bind(i++, v);
     }
-    u.statement.run();
+    u.statement.run_rebound();
 }
 
 ApplyCounts TableUpdate::apply(const DeltaPage& page, const JsonNulls* json_nulls) {
@@ -528,7 +528,7 @@ ApplyCounts TableUpdate::apply(const DeltaPage& page, const JsonNulls* json_null
     if (!rebuilding_ && delete_) {
         for (std::string_view id : page.deleted()) {
             delete_.bind(1, key_value(table_, id, scratch_));
-            delete_.run();
+            delete_.run_rebound();
         }
     }
     counts.deleted = static_cast<long>(page.deleted().size());
