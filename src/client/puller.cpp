@@ -5,10 +5,15 @@
 #include "progress.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <pthread.h>
 #include <thread>
+#include <utility>
 
 namespace delta_sync::client {
 
@@ -172,6 +177,119 @@ PullReport Puller::pull(const std::string& name) {
     }
 }
 
+namespace {
+
+// Fetches a DeltaStream's pages on a thread of its own, one page ahead of the caller, so that the
+// server computes and sends page k+1 while the caller parses page k and writes it to SQLite.
+// libpqxx objects are not thread-safe: while the thread runs it alone uses the stream's
+// transaction and connection, except between pause() and the next call to next(), when it is
+// idle and the caller may use them (for the JSON-null look-ups). The thread fetches only into an
+// empty slot, so at most two pages are held: the caller's and the next one. The destructor stops
+// the thread and joins it on every exit path (a FETCH under way is waited for, as it was when
+// the caller fetched itself). A failure of the thread (a lost connection, a server error) is
+// rethrown by next(), after the pages before it, in the caller's thread.
+class PageFetcher {
+public:
+    explicit PageFetcher(DeltaStream& stream) : stream_(stream) {
+        // SIGINT and SIGTERM stay with the calling thread, whose waits check for them.
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        try {
+            thread_ = std::thread([this] { run(); });
+        } catch (...) {
+            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            throw;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+    ~PageFetcher() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+    }
+    PageFetcher(const PageFetcher&) = delete;
+    PageFetcher& operator=(const PageFetcher&) = delete;
+
+    // The next page (one row, one column), valid until the next call; empty at the end. Rethrows
+    // the thread's failure. While it waits, calls poll every 50 ms (which may throw to give up).
+    std::optional<std::string_view> next(const std::function<void()>& poll) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wait(lock, poll);
+        current_ = pqxx::result();
+        if (slot_) {
+            current_ = std::move(*slot_);
+            slot_.reset();
+            lock.unlock();
+            changed_.notify_all();  // the slot is free: fetch the next page
+            const pqxx::field f = current_[0][0];
+            return std::string_view(f.c_str(), f.size());
+        }
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+        return std::nullopt;
+    }
+
+    // Waits until the thread is idle (the next page fetched, or no more to fetch): from then
+    // until the next call to next(), the caller may use the transaction.
+    void pause(const std::function<void()>& poll) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wait(lock, poll);
+    }
+
+private:
+    void wait(std::unique_lock<std::mutex>& lock, const std::function<void()>& poll) {
+        while (!slot_ && !done_) {
+            if (changed_.wait_for(lock, std::chrono::milliseconds(50)) == std::cv_status::timeout) {
+                lock.unlock();
+                poll();
+                lock.lock();
+            }
+        }
+    }
+
+    void run() {
+        try {
+            for (;;) {
+                {
+                    std::unique_lock<std::mutex> lock(mutex_);
+                    changed_.wait(lock, [this] { return stop_ || !slot_; });
+                    if (stop_) break;
+                }
+                std::optional<pqxx::result> page = stream_.next_result();
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (!page) break;
+                slot_ = std::move(page);
+                changed_.notify_all();
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            error_ = std::current_exception();
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            done_ = true;
+        }
+        changed_.notify_all();
+    }
+
+    DeltaStream& stream_;
+    std::mutex mutex_;
+    std::condition_variable changed_;   // a page in the slot, the slot free, done or stop
+    std::optional<pqxx::result> slot_;  // fetched, not yet taken
+    bool done_ = false;                 // the thread fetches no more (the end, or error_)
+    bool stop_ = false;
+    std::exception_ptr error_;
+    pqxx::result current_;  // the page the caller holds
+    std::thread thread_;
+};
+
+}  // namespace
+
 bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& function,
                           const TableInfo& info, TableUpdate& update, const DeltaRequest& request,
                           PullReport& report, std::string& version) {
@@ -181,9 +299,13 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
     version.clear();
     bool has_json = std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
                                 [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
-    while (auto document = stream.next()) {
+    auto check_stop = [&] {
         if (stop_requested())
             throw Interrupted("interrupted; " + info.replica.name + " left as it was");
+    };
+    PageFetcher fetcher(stream);
+    while (auto document = fetcher.next(check_stop)) {
+        check_stop();
         const DeltaPage& page = parser_.parse(*document);
         if (page.full_resync_required()) {
             if (full) throw Error(info.display_name + ": the server refused a full sync");
@@ -194,7 +316,8 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
             throw Error(info.display_name + ": pages of one answer carry different serverVersions");
         version = page.server_version();
         JsonNulls nulls;
-        if (has_json) nulls = json_nulls(tx, info, page);
+        // The look-up, when one is needed, uses the transaction: only once the fetcher is idle.
+        if (has_json) nulls = json_nulls(tx, info, page, [&] { fetcher.pause(check_stop); });
         // The replica's write lock, only now that there is something to write.
         if (!update.locked()) {
             update.lock();

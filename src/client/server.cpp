@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <utility>
 
 namespace delta_sync::client {
 
@@ -302,7 +303,8 @@ std::vector<TrackedTable> Server::tracked() {
     }
 }
 
-JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page) {
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page,
+                     const std::function<void()>& before_query) {
     // A record renders JSON null and SQL NULL alike; ask the server, on the same snapshot, which
     // of the rows with a null in a json column hold JSON null there.
     std::vector<const ReplicaColumn*> json_columns;
@@ -321,6 +323,7 @@ JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const De
         }
     JsonNulls out;
     if (keys.empty()) return out;
+    if (before_query) before_query();
     pqxx::connection_base& conn = tx.conn();
     std::string k = conn.quote_name(info.replica.primary_key);
     std::string sql = "SELECT pg_catalog.to_json(r." + k + ")::text";
@@ -354,6 +357,11 @@ DeltaStream::DeltaStream(pqxx::transaction_base& tx, const std::string& function
     } catch (...) {
         rethrow_server_error(context_, &tx_.conn());
     }
+}
+
+std::optional<pqxx::result> DeltaStream::next_result() {
+    if (!next()) return std::nullopt;
+    return std::exchange(current_, pqxx::result());
 }
 
 std::optional<std::string_view> DeltaStream::next() {

@@ -9,7 +9,8 @@
 // delta_since() returns one row per page, all from one snapshot. The client reads them through a
 // server-side cursor over `SELECT delta_since(...)` (a set-returning function in the target list
 // is evaluated a row at a time, where one in FROM would be materialized whole), fetching one row
-// per round trip: neither side ever holds more than a page.
+// per round trip: the server never holds more than a page, the client at most two (the puller
+// fetches the next page on a second thread while it applies one: PageFetcher in puller.cpp).
 #pragma once
 
 #include "replica.hpp"
@@ -18,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,7 +104,9 @@ struct DeltaRequest {
 // Which null values of the page's json/jsonb columns are JSON null rather than SQL NULL (a record
 // renders both as null): one query, on the transaction's snapshot (REPEATABLE READ: the pages'),
 // only when the page has such nulls.
-JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page);
+// before_query runs only when a query is needed (the caller may have to free the connection).
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page,
+                     const std::function<void()>& before_query = {});
 
 // The documents of one delta_since() call, read inside the caller's transaction.
 class DeltaStream {
@@ -111,6 +115,9 @@ public:
                 const DeltaRequest& request);
     // The next document, valid until the next call; empty when there are no more.
     std::optional<std::string_view> next();
+    // The same as the fetched result itself (one row, one column), which the caller then owns:
+    // for handing a page to another thread without copying it. Empty when there are no more.
+    std::optional<pqxx::result> next_result();
 
 private:
     pqxx::transaction_base& tx_;
