@@ -303,6 +303,11 @@ void Replica::place(ReplicaTable& table) {
 
 void Replica::prepare_for_writing() {
     if (prepared_) return;
+    // A new file gets 16 KiB pages (SQLite ignores this once the file has any): a first sync
+    // writes every page twice, to the WAL and then by the checkpoint, and a quarter of the pages
+    // is a quarter of the frames, writes and B-tree splits (a fifth of the client's CPU in a
+    // first sync of 10^6 rows).
+    db_.exec("PRAGMA page_size = 16384");
     db_.exec("PRAGMA journal_mode = WAL");
     // A first sync writes the whole table through the WAL; do not keep a file that size around.
     db_.exec("PRAGMA journal_size_limit = 67108864");

@@ -29,6 +29,8 @@ with database("first_sync") as (dsn, conn):
     # price is an unconstrained numeric: its exact digits, as TEXT (README: type mapping).
     check(kinds == ("integer", "text", "text", "integer", "text", "text", "null"), kinds)
     check(db.execute("PRAGMA journal_mode").fetchone()[0] == "wal", "WAL mode")
+    # A new replica file has 16 KiB pages (fewer frames and writes in a first sync).
+    check(db.execute("PRAGMA page_size").fetchone()[0] == 16384, "page size")
     db.close()
     first_cursor = cursor_of(replica)
 
