@@ -303,8 +303,7 @@ std::vector<TrackedTable> Server::tracked() {
     }
 }
 
-JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page,
-                     const std::function<void()>& before_query) {
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page) {
     // A record renders JSON null and SQL NULL alike; ask the server, on the same snapshot, which
     // of the rows with a null in a json column hold JSON null there.
     std::vector<const ReplicaColumn*> json_columns;
@@ -323,7 +322,6 @@ JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const De
         }
     JsonNulls out;
     if (keys.empty()) return out;
-    if (before_query) before_query();
     pqxx::connection_base& conn = tx.conn();
     std::string k = conn.quote_name(info.replica.primary_key);
     std::string sql = "SELECT pg_catalog.to_json(r." + k + ")::text";

@@ -10,7 +10,7 @@
 // server-side cursor over `SELECT delta_since(...)` (a set-returning function in the target list
 // is evaluated a row at a time, where one in FROM would be materialized whole), fetching one row
 // per round trip: the server never holds more than a page, the client at most two (the puller
-// fetches the next page on a second thread while it applies one: PageFetcher in puller.cpp).
+// reads the next page on a second thread while it applies one: PageReader in puller.cpp).
 #pragma once
 
 #include "replica.hpp"
@@ -19,7 +19,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,9 +103,7 @@ struct DeltaRequest {
 // Which null values of the page's json/jsonb columns are JSON null rather than SQL NULL (a record
 // renders both as null): one query, on the transaction's snapshot (REPEATABLE READ: the pages'),
 // only when the page has such nulls.
-// before_query runs only when a query is needed (the caller may have to free the connection).
-JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page,
-                     const std::function<void()>& before_query = {});
+JsonNulls json_nulls(pqxx::transaction_base& tx, const TableInfo& info, const DeltaPage& page);
 
 // The documents of one delta_since() call, read inside the caller's transaction.
 class DeltaStream {
