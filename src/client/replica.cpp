@@ -545,7 +545,7 @@ ApplyCounts TableUpdate::apply(const DeltaPage& page, const JsonNulls* json_null
     if (!rebuilding_ && delete_) {
         for (std::string_view id : page.deleted()) {
             delete_.bind(1, key_value(table_, id, scratch_));
-            delete_.run_rebound();
+            delete_.run();
         }
     }
     counts.deleted = static_cast<long>(page.deleted().size());
