@@ -9,6 +9,7 @@
 #include "replica_diff.hpp"
 #include "server.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -257,6 +258,11 @@ int run_pull(const CommandLine& cl) {
     bool watch = cl.has("watch");
     int poll = cl.integer("poll-interval", 1, 86400).value_or(30);
     if (watch) options.max_attempts = 0;
+    // Every page's buffers (the fetched text, 3 MB at 10,000 rows a page) are allocated on the
+    // page-reading thread and freed on this one. glibc's default raises its mmap threshold past
+    // such blocks after the first is freed, then keeps their memory in two arenas: 70 MB peak
+    // RSS for 10^6 rows instead of 50 MB. A fixed threshold maps each and gives it back.
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     install_stop_handlers();
     std::string dsn = choose_dsn(cl.value("dsn"));
     {

@@ -69,13 +69,29 @@ SqlValue field_value(ondemand::value v, std::string_view& json) {
 
 }  // namespace
 
+namespace {
+
+// A key as a view into the document when it has no escape (every ordinary column name), else
+// unescaped into the parser's string buffer.
+std::string_view field_name(ondemand::field& field) {
+    const char* start = field.key().raw();
+    for (const char* p = start;; ++p) {
+        if (*p == '"') return std::string_view(start, static_cast<std::size_t>(p - start));
+        if (*p == '\\') return field.unescaped_key().value();
+    }
+}
+
+}  // namespace
+
 void DeltaPageParser::parse_records(ondemand::value bucket, std::vector<DeltaPage::Range>& out) {
     for (auto element : bucket.get_array()) {
         std::size_t begin = page_.fields_.size();
-        for (auto field : element.get_object()) {
-            std::string_view name = field.unescaped_key().value();
+        for (auto field_result : element.get_object()) {
+            ondemand::field field;
+            if (auto error = std::move(field_result).get(field)) throw simdjson::simdjson_error(error);
+            std::string_view name = field_name(field);
             std::string_view json;
-            SqlValue value = field_value(field.value().value(), json);
+            SqlValue value = field_value(field.value(), json);
             page_.fields_.push_back({name, value, json});
         }
         out.emplace_back(begin, page_.fields_.size());

@@ -5,10 +5,15 @@
 #include "progress.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <pthread.h>
 #include <thread>
+#include <utility>
 
 namespace delta_sync::client {
 
@@ -172,6 +177,128 @@ PullReport Puller::pull(const std::string& name) {
     }
 }
 
+namespace {
+
+// Reads a DeltaStream's pages on a thread of its own, one page ahead of the caller: the thread
+// fetches page k+1, parses it and looks up its JSON nulls while the caller writes page k to
+// SQLite, so the server's work, the parsing and the SQLite inserts overlap. libpqxx objects are
+// not thread-safe: while the thread runs it alone uses the stream's transaction and connection.
+// It parses into two parsers in turn and fills the slot only when the slot is empty, so at most
+// two pages are held: the caller's (in one parser) and the next one (in the other). The
+// destructor stops the thread and joins it on every exit path (a FETCH under way is waited for,
+// as it was when the caller fetched itself). A failure of the thread (a lost connection, a server
+// error, a malformed document) is rethrown by next(), after the pages before it, in the caller's
+// thread.
+class PageReader {
+public:
+    struct Page {
+        const DeltaPage* page = nullptr;
+        JsonNulls json_nulls;  // when the table has json columns
+    };
+
+    PageReader(DeltaStream& stream, pqxx::transaction_base& tx, const TableInfo& info,
+               bool has_json, DeltaPageParser (&parsers)[2])
+        : stream_(stream), tx_(tx), info_(info), has_json_(has_json), parsers_(parsers) {
+        // SIGINT and SIGTERM stay with the calling thread, whose waits check for them.
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        try {
+            thread_ = std::thread([this] { run(); });
+        } catch (...) {
+            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            throw;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+    ~PageReader() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+    }
+    PageReader(const PageReader&) = delete;
+    PageReader& operator=(const PageReader&) = delete;
+
+    // The next page, valid until the next call; null at the end. Rethrows the thread's failure.
+    // While it waits, calls poll every 50 ms (which may throw to give up).
+    const Page* next(const std::function<void()>& poll) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!slot_ && !done_) {
+            if (changed_.wait_for(lock, std::chrono::milliseconds(50)) == std::cv_status::timeout) {
+                lock.unlock();
+                poll();
+                lock.lock();
+            }
+        }
+        if (slot_) {
+            // Taking the slot gives the previous page's parser back to the thread.
+            current_ = std::move(*slot_);
+            slot_.reset();
+            lock.unlock();
+            changed_.notify_all();  // the slot is free: read the next page
+            return &current_;
+        }
+        current_ = Page();
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+        return nullptr;
+    }
+
+private:
+    void run() {
+        try {
+            for (int turn = 0;; turn ^= 1) {
+                {
+                    std::unique_lock<std::mutex> lock(mutex_);
+                    changed_.wait(lock, [this] { return stop_ || !slot_; });
+                    if (stop_) break;
+                }
+                // The slot is empty, so the caller holds the page of the other parser (or none):
+                // this one is free.
+                Page page;
+                {
+                    std::optional<pqxx::result> result = stream_.next_result();
+                    if (!result) break;
+                    const pqxx::field f = (*result)[0][0];
+                    page.page = &parsers_[turn].parse(std::string_view(f.c_str(), f.size()));
+                }  // the fetched text is freed: the parser holds its own copy
+                if (has_json_) page.json_nulls = json_nulls(tx_, info_, *page.page);
+                std::lock_guard<std::mutex> lock(mutex_);
+                slot_ = std::move(page);
+                changed_.notify_all();
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            error_ = std::current_exception();
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            done_ = true;
+        }
+        changed_.notify_all();
+    }
+
+    DeltaStream& stream_;
+    pqxx::transaction_base& tx_;
+    const TableInfo& info_;
+    const bool has_json_;
+    DeltaPageParser (&parsers_)[2];
+    std::mutex mutex_;
+    std::condition_variable changed_;  // a page in the slot, the slot free, done or stop
+    std::optional<Page> slot_;         // read, not yet taken
+    bool done_ = false;                // the thread reads no more (the end, or error_)
+    bool stop_ = false;
+    std::exception_ptr error_;
+    Page current_;  // the page the caller holds
+    std::thread thread_;
+};
+
+}  // namespace
+
 bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& function,
                           const TableInfo& info, TableUpdate& update, const DeltaRequest& request,
                           PullReport& report, std::string& version) {
@@ -181,10 +308,14 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
     version.clear();
     bool has_json = std::any_of(info.replica.columns.begin(), info.replica.columns.end(),
                                 [](const ReplicaColumn& c) { return c.kind == ColumnKind::json; });
-    while (auto document = stream.next()) {
+    auto check_stop = [&] {
         if (stop_requested())
             throw Interrupted("interrupted; " + info.replica.name + " left as it was");
-        const DeltaPage& page = parser_.parse(*document);
+    };
+    PageReader reader(stream, tx, info, has_json, parsers_);
+    while (const PageReader::Page* read = reader.next(check_stop)) {
+        check_stop();
+        const DeltaPage& page = *read->page;
         if (page.full_resync_required()) {
             if (full) throw Error(info.display_name + ": the server refused a full sync");
             return false;
@@ -193,14 +324,12 @@ bool Puller::apply_stream(pqxx::transaction_base& tx, const std::string& functio
         if (!version.empty() && page.server_version() != version)
             throw Error(info.display_name + ": pages of one answer carry different serverVersions");
         version = page.server_version();
-        JsonNulls nulls;
-        if (has_json) nulls = json_nulls(tx, info, page);
         // The replica's write lock, only now that there is something to write.
         if (!update.locked()) {
             update.lock();
             if (full) update.start_rebuild();
         }
-        ApplyCounts c = update.apply(page, has_json ? &nulls : nullptr);
+        ApplyCounts c = update.apply(page, has_json ? &read->json_nulls : nullptr);
         report.counts.created += c.created;
         report.counts.updated += c.updated;
         report.counts.deleted += c.deleted;

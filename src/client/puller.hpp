@@ -107,7 +107,7 @@ private:
     bool reconnected_ = false;
     std::optional<ReplicaSource> source_;  // once the replica is claimed
     std::vector<std::pair<std::string, TableInfo>> tables_;
-    DeltaPageParser parser_;
+    DeltaPageParser parsers_[2];  // a page being applied, the next one being read
 };
 
 }  // namespace delta_sync::client

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <utility>
 
 namespace delta_sync::client {
 
@@ -385,6 +386,11 @@ DeltaStream::DeltaStream(pqxx::transaction_base& tx, const std::string& function
     } catch (...) {
         rethrow_server_error(context_, &tx_.conn());
     }
+}
+
+std::optional<pqxx::result> DeltaStream::next_result() {
+    if (!next()) return std::nullopt;
+    return std::exchange(current_, pqxx::result());
 }
 
 std::optional<std::string_view> DeltaStream::next() {

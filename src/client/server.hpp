@@ -9,7 +9,8 @@
 // delta_since() returns one row per page, all from one snapshot. The client reads them through a
 // server-side cursor over `SELECT delta_since(...)` (a set-returning function in the target list
 // is evaluated a row at a time, where one in FROM would be materialized whole), fetching one row
-// per round trip: neither side ever holds more than a page.
+// per round trip: the server never holds more than a page, the client at most two (the puller
+// reads the next page on a second thread while it applies one: PageReader in puller.cpp).
 #pragma once
 
 #include "replica.hpp"
@@ -111,6 +112,9 @@ public:
                 const DeltaRequest& request);
     // The next document, valid until the next call; empty when there are no more.
     std::optional<std::string_view> next();
+    // The same as the fetched result itself (one row, one column), which the caller then owns:
+    // for handing a page to another thread without copying it. Empty when there are no more.
+    std::optional<pqxx::result> next_result();
 
 private:
     pqxx::transaction_base& tx_;

@@ -92,10 +92,45 @@ std::string canonical_decimal(std::string_view s) {
     return (negative ? "-" : "") + digits + "e" + std::to_string(exponent);
 }
 
+namespace {
+
+// The common literals, mapped without building their canonical form: -?digits with at most 18
+// digits is an integer that fits 64 bits; -?digits.digits with at most 15 digits in all is a
+// REAL, because every decimal of 15 significant digits or fewer survives a double both ways
+// (DBL_DIG), so the shortest rendering of the double is the literal's value. False for anything
+// else (exponents, more digits, leading zeros JSON does not allow), which takes the general path.
+bool plain_number(std::string_view s, SqlValue& out) {
+    std::size_t i = s.size() > 0 && s[0] == '-' ? 1 : 0;
+    std::size_t int_begin = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    std::size_t int_digits = i - int_begin;
+    if (int_digits == 0 || (int_digits > 1 && s[int_begin] == '0')) return false;
+    if (i == s.size()) {
+        if (int_digits > 18) return false;
+        std::int64_t v = 0;
+        for (std::size_t k = int_begin; k < i; ++k) v = v * 10 + (s[k] - '0');
+        out = SqlValue::of_integer(int_begin ? -v : v);
+        return true;
+    }
+    if (s[i] != '.') return false;
+    std::size_t frac_begin = ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i != s.size() || i == frac_begin || int_digits + (i - frac_begin) > 15) return false;
+    double d = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return false;
+    out = SqlValue::of_real(d);
+    return true;
+}
+
+}  // namespace
+
 SqlValue value_of_json_number(std::string_view literal) {
     while (!literal.empty() && (literal.back() == ' ' || literal.back() == '\n' ||
                                 literal.back() == '\r' || literal.back() == '\t'))
         literal.remove_suffix(1);
+    SqlValue plain;
+    if (plain_number(literal, plain)) return plain;
     std::string canonical = canonical_decimal(literal);
     if (canonical.empty()) throw Error("not a JSON number: " + std::string(literal.substr(0, 40)));
     if (literal.find_first_of(".eE") == std::string_view::npos) {

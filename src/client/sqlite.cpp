@@ -7,7 +7,23 @@
 
 namespace delta_sync::client::sqlite {
 
+namespace {
+
+// SQLite's allocation statistics take a global mutex on every allocation, which a bulk load makes
+// for every row; nothing here reads them. Only possible before SQLite initializes (once a
+// process; a later call is refused and changes nothing).
+void configure_sqlite_once() {
+    static const bool configured = [] {
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        return true;
+    }();
+    (void)configured;
+}
+
+}  // namespace
+
 Database::Database(const std::string& path, Mode mode) : path_(path) {
+    configure_sqlite_once();
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (mode == Mode::create) flags |= SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -101,6 +117,12 @@ void Statement::run() {
     while (step()) {
     }
     reset();
+}
+
+void Statement::run_rebound() {
+    while (step()) {
+    }
+    sqlite3_reset(stmt_);
 }
 
 void Statement::reset() {

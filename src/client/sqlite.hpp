@@ -46,6 +46,8 @@ public:
     bool step();
     // Runs a statement that returns no row, then makes it ready to run again.
     void run();
+    // The same, keeping the bindings: for a caller that binds every parameter before each run.
+    void run_rebound();
     void reset();
     SqlValue column(int i) const;  // text views are valid until the next step()
     std::string column_text(int i) const;

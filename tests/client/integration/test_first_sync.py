@@ -29,6 +29,8 @@ with database("first_sync") as (dsn, conn):
     # price is an unconstrained numeric: its exact digits, as TEXT (README: type mapping).
     check(kinds == ("integer", "text", "text", "integer", "text", "text", "null"), kinds)
     check(db.execute("PRAGMA journal_mode").fetchone()[0] == "wal", "WAL mode")
+    # A new replica file has 16 KiB pages (fewer frames and writes in a first sync).
+    check(db.execute("PRAGMA page_size").fetchone()[0] == 16384, "page size")
     db.close()
     first_cursor = cursor_of(replica)
 
@@ -113,5 +115,30 @@ with database("first_sync") as (dsn, conn):
     p = run(["pull", "shop.oddities", "--replica", replica], dsn)
     check(p.stdout.strip() == "shop.oddities: 0 created, 1 updated, 1 deleted", p.stdout)
     assert_replica_equals(conn, replica, "shop.oddities", "code", "shop.oddities")
+
+    # JSON null and SQL NULL on every page of a pull of many pages: each page's look-up of which
+    # is which runs on the pull's connection while the next page is fetched ahead on it.
+    sql(conn, "CREATE TABLE jnulls (id int PRIMARY KEY, j jsonb, k json)")
+    sql(conn, """INSERT INTO jnulls SELECT g,
+                   CASE g % 3 WHEN 0 THEN 'null' WHEN 1 THEN NULL ELSE jsonb_build_object('g', g) END,
+                   CASE g % 4 WHEN 0 THEN NULL WHEN 1 THEN 'null' ELSE to_json(g) END
+                 FROM generate_series(1, 2000) g""")
+    sql(conn, "SELECT delta_sync.track('jnulls')")
+    want = sql(conn, "SELECT id, j::text, k::text FROM jnulls ORDER BY id")
+
+    def jnulls_replica():
+        db = sqlite3.connect(replica)
+        try:
+            return db.execute("SELECT id, j, k FROM jnulls ORDER BY id").fetchall()
+        finally:
+            db.close()
+    p = run(["pull", "jnulls", "--replica", replica, "--page-size", "7"], dsn)
+    check(p.stdout.strip() == "jnulls: full sync, 2,000 rows", p.stdout)
+    check(jnulls_replica() == want, "JSON nulls and SQL NULLs of a first sync in pages")
+    sql(conn, "UPDATE jnulls SET j = CASE WHEN j IS NULL THEN 'null' WHEN j = 'null' THEN NULL "
+              "ELSE j END, k = NULL WHERE id % 5 = 0")
+    want = sql(conn, "SELECT id, j::text, k::text FROM jnulls ORDER BY id")
+    run(["pull", "jnulls", "--replica", replica, "--page-size", "7"], dsn)
+    check(jnulls_replica() == want, "JSON nulls and SQL NULLs of a delta in pages")
 
 print("ok")

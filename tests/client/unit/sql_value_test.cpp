@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
+
 using namespace delta_sync::client;
 using Kind = SqlValue::Kind;
 
@@ -36,6 +38,29 @@ BOOST_AUTO_TEST_CASE(numbers_a_double_would_round_stay_text) {
     BOOST_TEST((wide.kind == Kind::text));
     BOOST_TEST((value_of_json_number("0.1000000000000000000001").kind == Kind::text));
     BOOST_TEST((value_of_json_number("1e999").kind == Kind::text));
+}
+
+BOOST_AUTO_TEST_CASE(plain_literals_map_as_the_general_rule_does) {
+    // Short integers and decimals skip the canonical comparison; at its edges (18/19 digits,
+    // 15/16 digits, signed zeros, a leading zero) they must still map as the rule says.
+    BOOST_TEST((value_of_json_number("999999999999999999") ==
+                SqlValue::of_integer(999999999999999999)));
+    BOOST_TEST((value_of_json_number("-999999999999999999") ==
+                SqlValue::of_integer(-999999999999999999)));
+    BOOST_TEST((value_of_json_number("1000000000000000000") ==
+                SqlValue::of_integer(1000000000000000000)));
+    BOOST_TEST((value_of_json_number("-0") == SqlValue::of_integer(0)));
+    SqlValue negative_zero = value_of_json_number("-0.0");
+    BOOST_TEST((negative_zero.kind == Kind::real));
+    BOOST_TEST(std::signbit(negative_zero.real));
+    BOOST_TEST((value_of_json_number("12345678901.2345") == SqlValue::of_real(12345678901.2345)));
+    BOOST_TEST((value_of_json_number("0.000000000000001") == SqlValue::of_real(1e-15)));
+    // 16 and 17 digits: a double may or may not reproduce them; the general rule decides.
+    BOOST_TEST((value_of_json_number("1234567890.123456") == SqlValue::of_real(1234567890.123456)));
+    BOOST_TEST((value_of_json_number("9007199254740993.0").kind == Kind::text));
+    BOOST_TEST((value_of_json_number("0.12345678901234567").kind == Kind::text));
+    BOOST_TEST((value_of_json_number("01") == SqlValue::of_integer(1)));
+    BOOST_CHECK_THROW(value_of_json_number("-"), Error);
 }
 
 BOOST_AUTO_TEST_CASE(trailing_whitespace_of_a_token_is_ignored) {
