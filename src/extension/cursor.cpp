@@ -107,7 +107,11 @@ std::string base64url(const std::string& bytes) {
 
 // Strict decoding: unused low bits of the last character must be zero, so that each byte string
 // has exactly one text (otherwise a changed last character could decode to the same bytes).
+// Characters are judged before the length, so a text with a character no cursor has says so
+// whatever its length.
 CursorError unbase64url(std::string_view text, std::string& bytes) {
+    for (char ch : text)
+        if (decode_table[static_cast<unsigned char>(ch)] < 0) return CursorError::bad_character;
     if (text.size() % 4 == 1) return CursorError::bad_length;
     bytes.clear();
     bytes.reserve(text.size() * 3 / 4);

@@ -217,6 +217,15 @@ BOOST_AUTO_TEST_CASE(malformed_inputs_say_why) {
     BOOST_TEST((decode_cursor("", out) == CursorError::empty));
     BOOST_TEST((decode_cursor("not a cursor", out) == CursorError::bad_character));
     BOOST_TEST((decode_cursor("A", out) == CursorError::bad_length));
+    // A character no cursor has is named as such at every length (not taken for a bad length).
+    for (std::size_t n : {1u, 2u, 3u, 4u}) {
+        const std::string text = encode_cursor(sample(n));
+        for (const char* bad : {" ", "=", "+/", "!!!"}) {
+            BOOST_TEST_CONTEXT(text << bad) {
+                BOOST_TEST((decode_cursor(text + bad, out) == CursorError::bad_character));
+            }
+        }
+    }
     BOOST_TEST((decode_cursor(std::string(delta_sync::max_cursor_text + 1, 'A'), out) ==
                 CursorError::too_long));
     BOOST_TEST((decode_cursor("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", out) == CursorError::bad_checksum));
