@@ -160,7 +160,7 @@ SELECT d->>'fullResyncRequired' AS resync, json_array_length(d->'created') AS cr
 -- Checksum right, content wrong: another format version; timeline 0; xmin 0; a count beyond the
 -- bytes; an xip outside [xmin, xmax); trailing bytes; an overlong varint.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x03'::bytea from 1 for 1))));
+    pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x04'::bytea from 1 for 1))));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(overlay(pg_temp.head(:'v', :xmin) placing '\x00'::bytea from 10 for 1) || '\x0000'::bytea)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
