@@ -1,6 +1,7 @@
 -- Shapes (docs/design.md §11): delta_since(tbl, since, max_changes, page_size, columns, filter)
--- gives only the chosen columns (the key always) of the rows that match the filter; a row changed
--- since the cursor that does not match now is reported deleted (when the cursor saw it created);
+-- gives only the chosen columns (every key column always) of the rows that match the filter; a
+-- row changed since the cursor that does not match now is reported deleted (when the cursor saw
+-- it created);
 -- the filter is checked by the extension before it runs; a cursor belongs to its shape.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
@@ -284,6 +285,59 @@ SELECT d->>'serverVersion' AS t0 FROM delta_since('orders', NULL, filter => $$no
 ALTER TABLE orders ALTER COLUMN note TYPE varchar(100);
 SELECT pg_temp.summary(d) FROM delta_since('orders', :'t0', filter => $$note > 'a'$$) d;
 
+-- ---------------------------------------------------------------------------------------------
+-- A composite primary key: every key column is in every shape, and a row out of the shape is
+-- reported in deleted by its key string (the compact JSON array of its key values, in key order)
+-- ---------------------------------------------------------------------------------------------
+-- The key's order (order_id, line_no) is not the table's.
+CREATE TABLE lines (note text, line_no integer, order_id text, qty integer NOT NULL,
+                    PRIMARY KEY (order_id, line_no));
+SELECT delta_sync.track('lines');
+INSERT INTO lines VALUES ('x', 1, 'a,b', 5), ('y', 2, 'a,b', 50), ('z', 1, 'c', 7), ('w', 3, 'c', 70);
+-- Each bucket sorted by its text; records as they come (the key columns in the table's order).
+CREATE FUNCTION pg_temp.buckets(d json) RETURNS text LANGUAGE sql AS $$
+    SELECT format('created %s updated %s deleted %s resync %s',
+        (SELECT coalesce(string_agg(e::text, ' ' ORDER BY e::text), '-') FROM json_array_elements(d->'created') e),
+        (SELECT coalesce(string_agg(e::text, ' ' ORDER BY e::text), '-') FROM json_array_elements(d->'updated') e),
+        (SELECT coalesce(string_agg(e::text, ' ' ORDER BY e::text), '-') FROM json_array_elements(d->'deleted') e),
+        d->>'fullResyncRequired')
+$$;
+-- Only qty asked for, or no column at all: both key columns come along.
+SELECT pg_temp.buckets(d) FROM delta_since('lines', NULL, columns => '{qty}', filter => 'qty < 10') d;
+SELECT pg_temp.buckets(d) FROM delta_since('lines', NULL, columns => '{}', filter => $$order_id = 'c'$$) d;
+SELECT d->>'serverVersion' AS k0
+  FROM delta_since('lines', NULL, columns => '{qty}', filter => 'qty < 10') d \gset
+UPDATE lines SET qty = 100 WHERE order_id = 'a,b' AND line_no = 1;  -- moves out
+UPDATE lines SET qty = 3 WHERE order_id = 'a,b' AND line_no = 2;    -- moves in
+UPDATE lines SET qty = 71 WHERE order_id = 'c' AND line_no = 3;     -- stays out
+DELETE FROM lines WHERE order_id = 'c' AND line_no = 1;             -- deleted
+INSERT INTO lines VALUES ('v', 9, 'd', 1);                          -- created in the shape
+SELECT pg_temp.buckets(d) FROM delta_since('lines', :'k0', columns => '{qty}', filter => 'qty < 10') d;
+-- In pages of one entry: the same entries (the pages sorted here by their text).
+SELECT pg_temp.buckets(d)
+  FROM delta_since('lines', :'k0', columns => '{qty}', filter => 'qty < 10', page_size => 1) d
+ ORDER BY 1;
+-- Each deleted string is the JSON array of the key values of its row, in key order.
+SELECT k::json->>0 AS order_id, (k::json->>1)::integer AS line_no
+  FROM delta_since('lines', :'k0', columns => '{qty}', filter => 'qty < 10') d,
+       json_array_elements_text(d->'deleted') k
+ ORDER BY 1, 2;
+
+-- Hard-delete mode: the tombstones of a composite key (key_1, key_2), reported to the shape.
+CREATE TABLE hard_lines (order_id integer, line_no integer, k integer NOT NULL,
+                         PRIMARY KEY (order_id, line_no));
+SELECT delta_sync.track('hard_lines', deletes => 'hard');
+INSERT INTO hard_lines VALUES (1, 1, 1), (1, 2, 0), (2, 1, 1), (2, 2, 1);
+SELECT d->>'serverVersion' AS hk0
+  FROM delta_since('hard_lines', NULL, columns => '{k}', filter => 'k = 1') d \gset
+DELETE FROM hard_lines WHERE (order_id, line_no) IN ((1, 1), (1, 2));
+UPDATE hard_lines SET k = 0 WHERE order_id = 2 AND line_no = 1;
+SELECT pg_temp.buckets(d) FROM delta_since('hard_lines', :'hk0', columns => '{k}', filter => 'k = 1') d;
+SELECT pg_temp.buckets(d)
+  FROM delta_since('hard_lines', :'hk0', columns => '{k}', filter => 'k = 1', page_size => 1) d
+ ORDER BY 1;
+
+DROP TABLE lines, hard_lines;
 DROP TABLE orders, many, hard, written;
 DROP FUNCTION public.volatile_f(integer), public.writes(integer), public.lying_writer(integer),
               public.doubled(integer);
