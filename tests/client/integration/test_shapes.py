@@ -1,8 +1,9 @@
 """delta-sync pull TABLE --where EXPR --columns A,B: the replica holds the shape's rows and columns
 only, rows moving out of the shape leave it (and a key it never had is a no-op), the shape is
 recorded in _delta_sync_state and `diff` compares with it, another shape (or none) rebuilds the
-table, and a filter the server refuses is refused before any file is written. Everything is
-compared with the server's rows independently of the client."""
+table, a filter the server refuses is refused before any file is written, and a shape of a
+composite-key table keeps every key column. Everything is compared with the server's rows
+independently of the client."""
 import decimal
 import json
 import os
@@ -128,5 +129,52 @@ with database("shapes") as (dsn, conn):
     # get --where prints the shape's documents.
     p = run(["get", "products", "--where", "id <= 3", "--columns", ""], dsn)
     check(json.loads(p.stdout)["created"] == [{"id": 1}, {"id": 2}, {"id": 3}], p.stdout)
+
+    # A composite primary key (order_id, line_no), not in the table's column order: every key
+    # column is in the shaped copy and is its SQLite key; rows that leave the shape (their key
+    # string in deleted) leave the copy.
+    sql(conn, "CREATE TABLE lines (line_no integer, note text, order_id text, qty integer NOT NULL, "
+              "PRIMARY KEY (order_id, line_no))")
+    sql(conn, "INSERT INTO lines SELECT g % 4, 'n' || g, format('o,%s \"%s\"', g / 4, g / 4), g % 13 "
+              "FROM generate_series(0, 199) g")
+    sql(conn, "SELECT delta_sync.track('lines')")
+    lines = os.path.join(work, "lines.db")
+    lines_where = "qty < 6"
+
+    def lines_shape():
+        want = {}
+        for order_id, line_no, qty in sql(conn, "SELECT order_id, line_no, qty FROM lines "
+                                                "WHERE deleted_at IS NULL AND (%s)" % lines_where):
+            want[(order_id, line_no)] = qty
+        db = sqlite3.connect(lines)
+        try:
+            names = [r[0] for r in db.execute("SELECT name FROM pragma_table_info('lines') ORDER BY cid")]
+            key = [r[0] for r in db.execute(
+                "SELECT name FROM pragma_table_info('lines') WHERE pk > 0 ORDER BY pk")]
+            have = {(o, n): q for o, n, q in db.execute("SELECT order_id, line_no, qty FROM lines")}
+        finally:
+            db.close()
+        check(names == ["line_no", "order_id", "qty"], "replica columns of the composite-key shape: %s" % names)
+        check(key == ["order_id", "line_no"], "replica key of the composite-key shape: %s" % key)
+        check(want == have, "composite-key shape: missing %s, extra %s, differing %s"
+              % (sorted(want.keys() - have.keys())[:3], sorted(have.keys() - want.keys())[:3],
+                 sorted(k for k in want.keys() & have.keys() if want[k] != have[k])[:3]))
+        return len(want)
+
+    p = run(["pull", "lines", "--replica", lines, "--where", lines_where, "--columns", "qty",
+             "--page-size", "7"], dsn)
+    check("full sync" in p.stdout, p.stdout)
+    n = lines_shape()
+    sql(conn, "UPDATE lines SET qty = 12 WHERE qty = 0")                      # out
+    sql(conn, "UPDATE lines SET qty = 1 WHERE qty = 11")                      # in
+    sql(conn, "UPDATE lines SET note = 'still out' WHERE qty = 9")            # out, stays out
+    sql(conn, "DELETE FROM lines WHERE qty = 2")                              # deleted
+    out = sql(conn, "SELECT count(*) FROM lines WHERE qty = 12")[0][0]
+    p = run(["pull", "lines", "--replica", lines, "--where", lines_where, "--columns", "qty",
+             "--page-size", "7"], dsn)
+    check(p.stdout.strip().startswith("lines: 0 created") and "deleted" in p.stdout, p.stdout)
+    check(lines_shape() < n and out > 0, "rows left the composite-key shape")
+    p = run(["diff", "lines", "--replica", lines], dsn)
+    check("matches the server" in p.stdout, p.stdout)
 
 print("ok: shapes pulled, moved in and out, recorded, compared, changed and refused")
