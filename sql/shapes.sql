@@ -1,8 +1,8 @@
--- Shapes (docs/design.md §11): delta_since(tbl, since, max_changes, page_size, columns, filter)
+-- Shapes (README, "Shapes"): delta_since(tbl, since, max_changes, page_size, columns, filter)
 -- gives only the chosen columns (every key column always) of the rows that match the filter; a
 -- row changed since the cursor that does not match now is reported deleted (when the cursor saw
--- it created);
--- the filter is checked by the extension before it runs; a cursor belongs to its shape.
+-- it created); the filter is checked by the extension before it runs; a cursor belongs to its
+-- shape.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/helpers.sql

@@ -25,7 +25,7 @@ struct Shape {
     std::string canonical() const;
     // Reads what canonical() wrote; Error on anything else.
     static Shape from_canonical(std::string_view text);
-    // For --columns a,b,c: the names between commas (an empty text: the key alone).
+    // For --columns a,b,c: the names between commas (an empty text: the key's columns alone).
     static std::vector<std::string> column_list(std::string_view option);
 };
 

@@ -1,5 +1,5 @@
 // Shapes: the part of a tracked table one delta_since() call is about -- some of its columns
-// (every column of the primary key always) and the rows that match a filter (docs/design.md §11).
+// (every column of the primary key always) and the rows that match a filter (README, "Shapes").
 //
 // The filter is SQL text from the caller, so it is never pasted into a query. It is parsed as one
 // expression (PostgreSQL's own grammar, in the mode PL/pgSQL parses expressions with: no second

@@ -19,7 +19,7 @@ namespace delta_sync::mcp {
 struct ServedShape {
     TableName name;   // the resource: db://<name>/delta
     TableName table;  // the tracked table it is a shape of
-    std::optional<std::vector<std::string>> columns;  // the key always comes along
+    std::optional<std::vector<std::string>> columns;  // every key column always comes along
     std::optional<std::string> filter;
     std::string describe() const;  // "orders where status = 'open' (columns id, total)"
 };
