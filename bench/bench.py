@@ -223,6 +223,48 @@ def bench_delta(db, res):
     res["delta"] = out
 
 
+def bench_shapes(db, res):
+    """A shaped delta (filter => 'stock < 100', a tenth of the rows) of 100 changes on the largest
+    table vs the unfiltered delta of the same changes, in the same runs: once with an index on the
+    filter's column, once without. Each side has its own cursor, taken at the same moment (a
+    cursor belongs to its shape)."""
+    t = "ds_%d" % BIG
+    shape_filter = "stock < 100"
+    rng = random.Random(16)
+    out = {"filter": shape_filter}
+    for label, indexed in (("indexed", True), ("not_indexed", False)):
+        if indexed:
+            db.run("CREATE INDEX bench_shape_stock ON %s (stock)" % t)
+        db.run("ANALYZE %s" % t)
+        ids = rng.sample(range(1, BIG + 1), CHANGES)
+        plain = db.one(sql("cursor_now", t=t))
+        shaped = db.one(sql("cursor_now_shaped", t=t), {"filter": shape_filter})
+        db.run(sql("change_rows", t=t), {"ids": ids})
+        texts = {"unfiltered": (sql("delta", t=t), {"cursor": plain}),
+                 "filtered": (sql("delta_shaped", t=t), {"cursor": shaped, "filter": shape_filter})}
+        check = {"unfiltered": db.run(sql("delta_check", t=t), {"cursor": plain})[0],
+                 "filtered": db.run(sql("delta_check_shaped", t=t),
+                                    {"cursor": shaped, "filter": shape_filter})[0]}
+        assert tuple(check["unfiltered"]) == (0, CHANGES, 0, False), check
+        f = check["filtered"]  # every changed row: updated when it matches, else deleted
+        assert f[0] == 0 and f[1] + f[2] == CHANGES and f[1] > 0 and f[2] > 0 and not f[3], check
+        for q, p in texts.values():
+            db.timed(q, p, 3)
+        reps = max(repeat_for(db, q, p, budget=0.1) for q, p in texts.values())
+        s = interleaved(RUNS, {k: (lambda q=q, p=p: db.timed(q, p, reps)) for k, (q, p) in texts.items()})
+        out[label] = {"repeat": reps, "checks": check,
+                      "plan": nested_plans(db, *texts["filtered"]),
+                      "seconds": {k: summary(v) for k, v in s.items()},
+                      "filtered_vs_unfiltered": summary(ratios(s, "filtered", "unfiltered"))}
+        log("shaped delta of %d changes on %d rows (%s): filtered ÷ unfiltered %.2f (%.3f ms vs %.3f ms)" % (
+            CHANGES, BIG, label.replace("_", " "), out[label]["filtered_vs_unfiltered"]["median"],
+            out[label]["seconds"]["filtered"]["median"] * 1e3,
+            out[label]["seconds"]["unfiltered"]["median"] * 1e3))
+        if indexed:
+            db.run("DROP INDEX bench_shape_stock")
+    res["shapes"] = out
+
+
 def bench_empty(db, res):
     """An empty delta (nothing changed since the cursor) on the largest table, called through a
     prepared statement: 1,000 calls in one execution (the cost of a call inside the server), and
@@ -751,7 +793,7 @@ def bench_live(db, res):
 
 STEPS = {"deletes": bench_deletes, "live": bench_live, "snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
          "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
-         "mcp": bench_mcp}
+         "mcp": bench_mcp, "shapes": bench_shapes}
 
 
 STEPS["empty"] = bench_empty
@@ -759,7 +801,7 @@ STEPS["empty"] = bench_empty
 
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,client,mcp,refuse,writes,deletes,pgbench,live").split(",")
+    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,shapes,client,mcp,refuse,writes,deletes,pgbench,live").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

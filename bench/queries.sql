@@ -41,6 +41,18 @@ SELECT d->>'serverVersion' FROM (SELECT delta_since('{t}', NULL, page_size => 1)
 -- name: delta
 SELECT pg_column_size(delta_since('{t}', %(cursor)s));
 
+-- A shape: the rows matching a filter (bench_shapes).
+-- name: cursor_now_shaped
+SELECT d->>'serverVersion' FROM (SELECT delta_since('{t}', NULL, page_size => 1, filter => %(filter)s) AS d LIMIT 1) s;
+
+-- name: delta_shaped
+SELECT pg_column_size(delta_since('{t}', %(cursor)s, filter => %(filter)s));
+
+-- name: delta_check_shaped
+SELECT json_array_length(d->'created'), json_array_length(d->'updated'),
+       json_array_length(d->'deleted'), (d->>'fullResyncRequired')::boolean
+FROM delta_since('{t}', %(cursor)s, filter => %(filter)s) d;
+
 -- An empty delta, through a prepared statement: $1 is a cursor nothing changed since.
 -- name: empty_delta
 SELECT pg_column_size(delta_since('{t}', $1))

@@ -59,6 +59,12 @@ def rows_of(res):
         d and d["big_vs_small"], 1.2)
     add("`delta_since` of 100 changes ÷ the seed's three queries on the same changes (%s rows)" % n(big),
         "≤ 0.4", d and d["vs_seed"][str(big)], 0.4)
+    sh = res.get("shapes")
+    add("a shaped `delta_since` (`filter => '%s'`) of 100 changes on %s rows ÷ the unfiltered delta "
+        "of the same changes, the filter's column indexed" % (sh["filter"] if sh else "stock < 100", n(big)),
+        "≤ 1.2", sh and sh["indexed"]["filtered_vs_unfiltered"], 1.2)
+    add("  the same, the filter's column not indexed", "—",
+        sh and sh["not_indexed"]["filtered_vs_unfiltered"], 0)
     e = res.get("empty")
     msec = lambda x: {k: v * 1e3 for k, v in x.items() if k != "samples"}
     add("an empty delta (nothing changed), %s rows, through a prepared statement that calls it "

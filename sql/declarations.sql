@@ -15,7 +15,7 @@ CREATE ROLE regress_ds_plain;
 CREATE TEMP TABLE intended (fn text PRIMARY KEY, volatility "char", strict boolean,
                             parallel "char", public_may_execute boolean);
 INSERT INTO intended VALUES
-    ('delta_since(regclass,text,integer,integer)', 's', false, 'u', true),
+    ('delta_since(regclass,text,integer,integer,text[],text)', 's', false, 'u', true),
     ('delta_sync.wait(regclass[],text[],interval)', 'v', false, 'r', true),
     ('delta_sync.track(regclass,integer,text)', 'v', false, 'u', true),
     ('delta_sync.untrack(regclass)', 'v', false, 'u', true),

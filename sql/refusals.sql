@@ -64,12 +64,18 @@ SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''2024-0
 SELECT * FROM pg_temp.attempt_details('SELECT delta_since(''accounts'', ''A'')');
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', repeat('A', 100000)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', repeat('A', 1048577)));
--- Four characters more, so that the length stays one a serverVersion can have whatever the
--- cursor's own length (it grows with the server's WAL position) and the characters are judged.
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '    '));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', '    ' || :'v'));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '===='));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/+/'));
+-- Stray characters: refused as such whatever the cursor's own length (it grows with the server's
+-- WAL position), since characters are judged before the length (tests/unit/cursor_test.cpp).
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || ' '));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', ' ' || :'v'));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '='));
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/'));
+-- The same at each of the four lengths modulo 4 (cut 0 to 3 characters, then one stray).
+SELECT cut, a.state, a.message
+FROM generate_series(0, 3) cut,
+     pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
+                                    left(:'v', length(:'v') - cut) || '!')) a
+ORDER BY cut;
 -- Altered: one character in the middle, the first, the last.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     overlay(:'v' placing CASE WHEN substr(:'v', 12, 1) = 'A' THEN 'B' ELSE 'A' END from 12 for 1)));
@@ -160,7 +166,7 @@ SELECT d->>'fullResyncRequired' AS resync, json_array_length(d->'created') AS cr
 -- Checksum right, content wrong: another format version; timeline 0; xmin 0; a count beyond the
 -- bytes; an xip outside [xmin, xmax); trailing bytes; an overlong varint.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
-    pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x03'::bytea from 1 for 1))));
+    pg_temp.seal(overlay(pg_temp.body(:'v') placing '\x04'::bytea from 1 for 1))));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     pg_temp.seal(overlay(pg_temp.head(:'v', :xmin) placing '\x00'::bytea from 10 for 1) || '\x0000'::bytea)));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',

@@ -83,6 +83,14 @@ got=$(q -d ds_upgrade -c "SELECT (d->'deleted')::text FROM delta_since('lines', 
 q -d ds_upgrade -c "SELECT delta_sync.untrack('lines'); DROP TABLE lines" >/dev/null
 diff <(objects ds_upgrade) <(objects ds_fresh) || fail "an upgraded $current differs from a fresh $current"
 echo "upgrade 1.0 -> 1.1 -> $current: tracked tables, cursors and settings kept; objects identical to a fresh $current ($(objects ds_fresh | wc -l) objects)"
+# delta_since has one signature after the update (the shape parameters were added by dropping
+# the old one, so no call is ambiguous), and a call without the new parameters keeps working.
+[ "$(q -d ds_upgrade -c "SELECT string_agg(oid::regprocedure::text, ';') FROM pg_proc WHERE proname = 'delta_since'")" = \
+  "delta_since(regclass,text,integer,integer,text[],text)" ] || fail "delta_since has other signatures after the update"
+got=$(q -d ds_upgrade -c "SELECT json_array_length(d->'created') FROM delta_since('a', NULL, 1000, 10) d LIMIT 1")
+[ "$got" = 10 ] || fail "a call of delta_since without shape parameters after the update gave: $got"
+got=$(q -d ds_upgrade -c "SELECT (d->'created')::text FROM delta_since('a', NULL, columns => '{}', filter => 'id BETWEEN 11 AND 12') d")
+[ "$got" = '[{"id":11},{"id":12}]' ] || fail "a shaped delta after the update gave: $got"
 
 # A cursor issued by version 1.1 (format 1: a snapshot without a point of WAL history, byte for byte
 # as 1.1 wrote it, see tests/unit/cursor_test.cpp) cannot show that it belongs to this server's

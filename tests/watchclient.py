@@ -22,7 +22,7 @@ CATCH_UP_SECONDS = 15
 
 
 class Watch:
-    def __init__(self, tables, dsn, keys=None):
+    def __init__(self, tables, dsn, keys=None, extra_args=()):
         if not os.access(CLIENT, os.X_OK):
             raise RuntimeError(f"the client {CLIENT} is not built (cmake -S . -B build && "
                                "cmake --build build)")
@@ -33,7 +33,7 @@ class Watch:
         self.replica = os.path.join(self.work, "replica.db")
         self.stderr = open(os.path.join(self.work, "stderr"), "w+")
         self.proc = subprocess.Popen([CLIENT, "pull", *tables, "--replica", self.replica,
-                                      "--watch", "--quiet", "--dsn", dsn],
+                                      "--watch", "--quiet", "--dsn", dsn, *extra_args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.stderr)
 

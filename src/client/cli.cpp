@@ -8,6 +8,7 @@
 #include "replica.hpp"
 #include "replica_diff.hpp"
 #include "server.hpp"
+#include "shape.hpp"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -43,12 +44,19 @@ const std::vector<CommandSpec>& commands() {
           {"page-size", true},
           {"poll-interval", true},
           {"quiet", false},
+          {"where", true},
+          {"columns", true},
           {"dsn", true}},
          {"replica"}},
         {"get",
          1,
          1,
-         {{"since", true}, {"max-changes", true}, {"page-size", true}, {"dsn", true}},
+         {{"since", true},
+          {"max-changes", true},
+          {"page-size", true},
+          {"where", true},
+          {"columns", true},
+          {"dsn", true}},
          {}},
         {"diff", 1, 1, {{"replica", true}, {"page-size", true}, {"dsn", true}}, {"replica"}},
         {"track", 1, 1, {{"max-changes", true}, {"dsn", true}}, {}},
@@ -156,6 +164,9 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
                          "'");
     for (const char* r : spec->required)
         if (!cl.has(r)) throw UsageError(cl.command + ": --" + std::string(r) + " is required");
+    if ((cl.has("where") || cl.has("columns")) && cl.tables.size() > 1)
+        throw UsageError(cl.command + ": --where and --columns shape one table; pull each shape "
+                                      "with a command of its own");
     if (cl.command == "pull" && cl.has("poll-interval") && !cl.has("watch"))
         throw UsageError("pull: --poll-interval only makes sense with --watch");
     if (auto replica = cl.value("replica"); replica && (replica->empty() || *replica == ":memory:"))
@@ -176,7 +187,8 @@ std::string help_text(const std::string& command) {
     if (command == "pull")
         return std::string(
                    "Usage: delta-sync pull TABLE... --replica FILE.db [--watch] [--page-size N]\n"
-                   "                       [--poll-interval SECONDS] [--quiet] [--dsn DSN]\n\n"
+                   "                       [--poll-interval SECONDS] [--quiet] [--dsn DSN]\n"
+                   "       delta-sync pull TABLE --where EXPR --columns A,B,C --replica FILE.db ...\n\n"
                    "Brings each TABLE's copy in the SQLite file FILE.db up to date. The first run\n"
                    "fetches every row, page by page (a progress bar on a terminal); later runs\n"
                    "apply only what changed. Each table's rows and its cursor are written in one\n"
@@ -186,21 +198,29 @@ std::string help_text(const std::string& command) {
                    "                         (delta_sync.wait); stop with SIGINT or SIGTERM\n"
                    "  --poll-interval S      with --watch, also poll every S seconds (default 30)\n"
                    "  --page-size N          entries per page fetched (default 10000)\n"
+                   "  --where EXPR           copy only the rows matching EXPR (a filter the\n"
+                   "                         server checks: columns, constants, comparisons,\n"
+                   "                         AND/OR/NOT, IN, BETWEEN, IS NULL, LIKE, immutable\n"
+                   "                         functions); rows leaving it are deleted locally\n"
+                   "  --columns A,B,C        copy only these columns (and the primary key)\n"
+                   "                         The replica remembers the shape; another one\n"
+                   "                         rebuilds the table.\n"
                    "  --quiet                no progress bar\n\n") +
                connection_help + exit_help;
     if (command == "get")
         return std::string(
                    "Usage: delta-sync get TABLE [--since V] [--max-changes N] [--page-size N]\n"
-                   "                      [--dsn DSN]\n\n"
+                   "                      [--where EXPR] [--columns A,B,C] [--dsn DSN]\n\n"
                    "Prints the raw DeltaResponse documents of delta_since(TABLE, ...) on stdout,\n"
                    "one per line: every live row without --since, the changes since the\n"
-                   "serverVersion V with it.\n\n") +
+                   "serverVersion V with it. --where and --columns ask for a shape (see pull).\n\n") +
                connection_help + exit_help;
     if (command == "diff")
         return std::string(
                    "Usage: delta-sync diff TABLE --replica FILE.db [--page-size N] [--dsn DSN]\n\n"
                    "Compares the replica's copy of TABLE with the server's live rows, row by row\n"
-                   "and field by field. Prints one summary line; exits 1 when they differ.\n\n") +
+                   "and field by field (a shaped copy with the shape it holds). Prints one\n"
+                   "summary line; exits 1 when they differ.\n\n") +
                connection_help + exit_help;
     if (command == "track")
         return std::string(
@@ -251,6 +271,19 @@ void print_report(const PullReport& r) {
     std::fflush(stdout);
 }
 
+// The shape of --where and --columns.
+Shape shape_option(const CommandLine& cl) {
+    Shape shape;
+    shape.filter = cl.value("where");
+    if (auto columns = cl.value("columns")) shape.columns = Shape::column_list(*columns);
+    return shape;
+}
+
+void request_shape(DeltaRequest& request, const Shape& shape) {
+    request.columns = shape.columns;
+    request.filter = shape.filter;
+}
+
 int run_pull(const CommandLine& cl) {
     PullOptions options;
     options.page_size = cl.integer("page-size", 1, 100000000).value_or(options.page_size);
@@ -263,12 +296,27 @@ int run_pull(const CommandLine& cl) {
     // such blocks after the first is freed, then keeps their memory in two arenas: 70 MB peak
     // RSS for 10^6 rows instead of 50 MB. A fixed threshold maps each and gives it back.
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    options.shape = shape_option(cl);
     install_stop_handlers();
     std::string dsn = choose_dsn(cl.value("dsn"));
     {
         // The server and every table name first: a pull that cannot start leaves no file behind.
         Server probe(dsn);
-        for (const std::string& t : cl.tables) probe.describe(t);
+        for (const std::string& t : cl.tables) {
+            TableInfo info = probe.describe(t);
+            if (options.shape.empty()) continue;
+            // The server checks the shape: one page of one entry, and the scan stops there.
+            DeltaRequest request;
+            request.page_size = 1;
+            request_shape(request, options.shape);
+            const std::string function = probe.delta_function();
+            try {
+                pqxx::read_transaction tx(probe.connection());
+                DeltaStream(tx, function, info, request).next();
+            } catch (...) {
+                rethrow_server_error(info.display_name, &probe.connection());
+            }
+        }
         probe.delta_function();
     }
     const std::string path = *cl.value("replica");
@@ -304,6 +352,7 @@ int run_get(const CommandLine& cl) {
     request.since = cl.value("since");
     request.max_changes = cl.integer("max-changes", 1, 2147483647);
     request.page_size = cl.integer("page-size", 1, 100000000);
+    request_shape(request, shape_option(cl));
     const std::string& function = server.delta_function();
     try {
         pqxx::read_transaction tx(server.connection());
@@ -330,6 +379,12 @@ int run_diff(const CommandLine& cl) {
     if (auto name = replica.find(info.replica)) info.replica.name = *name;
     DeltaRequest request;
     request.page_size = cl.integer("page-size", 1, 100000000).value_or(10000);
+    // A shaped copy is compared with the shape it holds.
+    if (auto state = replica.state(info.replica.name); state && !state->shape.empty()) {
+        Shape shape = Shape::from_canonical(state->shape);
+        apply_shape(info, shape);
+        request_shape(request, shape);
+    }
     const std::string& function = server.delta_function();
     DiffSummary summary;
     {

@@ -138,6 +138,7 @@ const TableInfo& Puller::table(const std::string& name) {
         try {
             if (tables_.empty() && !source_) replica_.check_source(server().source());
             TableInfo info = server().describe(name);
+            apply_shape(info, options_.shape);
             replica_.place(info.replica);
             tables_.emplace_back(name, std::move(info));
             return tables_.back().second;
@@ -372,6 +373,7 @@ PullReport Puller::pull_once(const TableInfo& resolved) {
             tx(srv.connection());
         std::optional<TableInfo> fresh = Server::describe_oid(tx, known.oid);
         if (!fresh) throw TableDropped("table " + known.display_name + " was dropped");
+        apply_shape(*fresh, options_.shape);
         replica_.place(fresh->replica);  // the name it has, even after a rename
         for (auto& t : tables_)
             if (t.second.oid == fresh->oid) t.second = *fresh;
@@ -380,6 +382,8 @@ PullReport Puller::pull_once(const TableInfo& resolved) {
         const TableInfo& info = *fresh;
         DeltaRequest request;
         request.page_size = options_.page_size;
+        request.columns = options_.shape.columns;
+        request.filter = options_.shape.filter;
         request.since = update.cursor();
         if (!request.since) report.full_sync = true;
         report.columns_changed = update.columns_changed();
@@ -416,6 +420,7 @@ std::set<std::string> Puller::take_notifications() {
 void Puller::refresh_tables() {
     for (auto& t : tables_)
         if (auto fresh = server().describe_oid(t.second.oid)) {
+            apply_shape(*fresh, options_.shape);
             replica_.place(fresh->replica);
             t.second = std::move(*fresh);
         }

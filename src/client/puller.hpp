@@ -16,6 +16,7 @@
 #include "delta_page.hpp"
 #include "replica.hpp"
 #include "server.hpp"
+#include "shape.hpp"
 
 #include <chrono>
 #include <functional>
@@ -51,6 +52,7 @@ struct PullOptions {
     int max_attempts = 6;  // per table when the connection keeps failing; 0: forever (--watch)
     std::chrono::milliseconds first_backoff{500};
     std::chrono::milliseconds max_backoff{30000};
+    Shape shape;  // of every table pulled (none: the whole table)
 };
 
 struct PullReport {

@@ -288,11 +288,14 @@ std::vector<SyncState> Replica::states() {
     std::vector<SyncState> out;
     if (!has_table("_delta_sync_state")) return out;
     bool identities = false;
-    for (const std::string& c : columns("_delta_sync_state"))
+    bool shapes = false;
+    for (const std::string& c : columns("_delta_sync_state")) {
         if (c == "server_oid") identities = true;
+        if (c == "shape") shapes = true;
+    }
     Statement s(db_, std::string("SELECT table_name, server_version, synced_at") +
-                         (identities ? ", server_oid, server_schema, server_table" : "") +
-                         " FROM _delta_sync_state ORDER BY 1");
+                         (identities ? ", server_oid, server_schema, server_table" : ", 0, 0, 0") +
+                         (shapes ? ", shape" : "") + " FROM _delta_sync_state ORDER BY 1");
     while (s.step()) {
         SyncState st{s.column_text(0), s.column_text(1), s.column_text(2)};
         if (identities && !s.column_is_null(3)) {
@@ -300,6 +303,7 @@ std::vector<SyncState> Replica::states() {
             st.server_schema = s.column_text(4);
             st.server_table = s.column_text(5);
         }
+        if (shapes && !s.column_is_null(6)) st.shape = s.column_text(6);
         out.push_back(std::move(st));
     }
     return out;
@@ -437,6 +441,8 @@ void Replica::prepare_for_writing() {
             "ALTER TABLE _delta_sync_state ADD COLUMN server_oid INTEGER; "
             "ALTER TABLE _delta_sync_state ADD COLUMN server_schema TEXT; "
             "ALTER TABLE _delta_sync_state ADD COLUMN server_table TEXT");
+    if (std::find(cols.begin(), cols.end(), "shape") == cols.end())
+        db_.exec("ALTER TABLE _delta_sync_state ADD COLUMN shape TEXT");
     prepared_ = true;
 }
 
@@ -477,6 +483,8 @@ std::optional<std::string> TableUpdate::read_cursor() {
     if (!s) return std::nullopt;
     if (s->server_oid != 0 && table_.server_oid != 0 && s->server_oid != table_.server_oid)
         return std::nullopt;
+    // A table copied with another shape (columns, filter) is fetched again in full.
+    if (s->shape != table_.shape) return std::nullopt;
     columns_changed_ = !table_.columns.empty() && !conforms(table_.name);
     if (columns_changed_) return std::nullopt;
     return s->server_version;
@@ -738,12 +746,12 @@ void TableUpdate::commit(const std::string& server_version) {
     {
         Statement s(db_,
                     "INSERT INTO _delta_sync_state (table_name, server_version, synced_at, "
-                    "server_oid, server_schema, server_table) "
-                    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?) "
+                    "server_oid, server_schema, server_table, shape) "
+                    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?) "
                     "ON CONFLICT (table_name) DO UPDATE SET "
                     "server_version = excluded.server_version, synced_at = excluded.synced_at, "
                     "server_oid = excluded.server_oid, server_schema = excluded.server_schema, "
-                    "server_table = excluded.server_table");
+                    "server_table = excluded.server_table, shape = excluded.shape");
         s.bind(1, SqlValue::of_text(table_.name));
         s.bind(2, SqlValue::of_text(server_version));
         if (table_.server_oid != 0) {
@@ -751,6 +759,7 @@ void TableUpdate::commit(const std::string& server_version) {
             s.bind(4, SqlValue::of_text(table_.server_schema));
             s.bind(5, SqlValue::of_text(table_.server_table));
         }
+        if (!table_.shape.empty()) s.bind(6, SqlValue::of_text(table_.shape));
         s.run();
     }
     db_.exec("COMMIT");

@@ -52,6 +52,8 @@ struct ReplicaTable {
     // The server's columns in table order. Empty: unknown, and values take the untyped rule of
     // sql_value.hpp in columns without a declared type.
     std::vector<ReplicaColumn> columns{};
+    // The shape copied (Shape::canonical() in shape.hpp): "" for the whole table.
+    std::string shape{};
 
     const ReplicaColumn* column(std::string_view column_name) const;
     // Whether the column is (part of) the primary key; its position in the key, from 1, or 0.
@@ -94,6 +96,7 @@ struct SyncState {
     std::string synced_at;
     std::uint32_t server_oid = 0;  // 0: recorded before identities were
     std::string server_schema{}, server_table{};
+    std::string shape{};  // the shape the table holds (Shape::canonical()), "" for all of it
 };
 
 // The replica changed under a pull between reading its cursor and taking the write lock (another

@@ -380,9 +380,20 @@ DeltaStream::DeltaStream(pqxx::transaction_base& tx, const std::string& function
     std::string sql = "DECLARE " + name_ + " NO SCROLL CURSOR FOR SELECT " + function + "(" +
                       std::to_string(table.oid) + "::pg_catalog.oid::pg_catalog.regclass, " +
                       "$1::pg_catalog.text, " + opt_int(request.max_changes) + ", " +
-                      opt_int(request.page_size) + ")";
+                      opt_int(request.page_size) +
+                      // A shape, as parameters: the server parses and checks the filter itself.
+                      (request.columns || request.filter
+                           ? ", columns => $2::pg_catalog.text[], filter => $3::pg_catalog.text"
+                           : "") +
+                      ")";
     try {
-        tx_.exec_params(sql, request.since);
+        if (request.columns || request.filter)
+            tx_.exec_params(sql, request.since,
+                            request.columns ? std::optional<std::string>(array_literal(*request.columns))
+                                            : std::nullopt,
+                            request.filter);
+        else
+            tx_.exec_params(sql, request.since);
     } catch (...) {
         rethrow_server_error(context_, &tx_.conn());
     }

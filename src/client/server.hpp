@@ -98,6 +98,8 @@ struct DeltaRequest {
     std::optional<std::string> since;  // empty: every live row
     std::optional<int> max_changes;
     std::optional<int> page_size;
+    std::optional<std::vector<std::string>> columns;  // a shape (shape.hpp): these columns only
+    std::optional<std::string> filter;                 // ... of the rows that match this filter
 };
 
 // Which null values of the page's json/jsonb columns are JSON null rather than SQL NULL (a record

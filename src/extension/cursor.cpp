@@ -3,7 +3,8 @@
 //   | varint (xmax - xmin) | varint count
 //   | count x varint (gap to the previous xip, the first relative to xmin) | u32le crc32c of all before
 // Format 1 (version 1.1) is the same without timeline and lsn; it decodes to an unknown history
-// point (timeline 0), which delta_since answers with fullResyncRequired.
+// point (timeline 0), which delta_since answers with fullResyncRequired. Format 3 (a shaped
+// delta) is format 2 with a u64le shape digest (never 0) after lsn.
 // Decoding accepts only what encoding produces: canonical base64, a checksum that matches, and
 // fields that describe a real snapshot. Anything else is an error, never a guess.
 #include "cursor.hpp"
@@ -18,6 +19,7 @@ namespace {
 
 constexpr unsigned char format_v1 = 1;  // version 1.1: no history point
 constexpr unsigned char format_version = 2;
+constexpr unsigned char format_shaped = 3;  // format 2 plus the digest of the cursor's shape
 constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 constexpr std::array<int, 256> make_decode_table() {
@@ -105,7 +107,11 @@ std::string base64url(const std::string& bytes) {
 
 // Strict decoding: unused low bits of the last character must be zero, so that each byte string
 // has exactly one text (otherwise a changed last character could decode to the same bytes).
+// Characters are judged before the length, so a text with a character no cursor has says so
+// whatever its length.
 CursorError unbase64url(std::string_view text, std::string& bytes) {
+    for (char ch : text)
+        if (decode_table[static_cast<unsigned char>(ch)] < 0) return CursorError::bad_character;
     if (text.size() % 4 == 1) return CursorError::bad_length;
     bytes.clear();
     bytes.reserve(text.size() * 3 / 4);
@@ -142,6 +148,7 @@ bool Cursor::sees(std::uint64_t xid) const noexcept {
 Cursor join(const Cursor& a, const Cursor& b) {
     Cursor j;
     j.system_id = b.system_id;
+    j.shape = b.shape;
     j.point = later_point(a.point, b.point);
     // Below the larger xmin one of them sees every xid; from the larger xmax on neither does.
     j.xmin = std::max(a.xmin, b.xmin);
@@ -165,12 +172,14 @@ std::string encode_cursor(const Cursor& cursor) {
     std::string bytes;
     bytes.reserve(32 + cursor.xip.size() * 2);
     bool v1 = !cursor.point.known();
-    bytes.push_back(static_cast<char>(v1 ? format_v1 : format_version));
+    bool shaped = !v1 && cursor.shape != 0;
+    bytes.push_back(static_cast<char>(v1 ? format_v1 : shaped ? format_shaped : format_version));
     put_u64(bytes, cursor.system_id);
     if (!v1) {
         put_varint(bytes, cursor.point.timeline);
         put_varint(bytes, cursor.point.lsn);
     }
+    if (shaped) put_u64(bytes, cursor.shape);
     put_u64(bytes, cursor.xmin);
     put_varint(bytes, cursor.xmax - cursor.xmin);
     put_varint(bytes, cursor.xip.size());
@@ -198,19 +207,22 @@ CursorError decode_cursor(std::string_view text, Cursor& out) {
     std::uint32_t stored = 0;
     for (int i = 0; i < 4; ++i) stored |= static_cast<std::uint32_t>(data[body + i]) << (8 * i);
     if (crc32c(data, body) != stored) return CursorError::bad_checksum;
-    if (data[0] != format_version && data[0] != format_v1) return CursorError::bad_version;
+    if (data[0] != format_version && data[0] != format_v1 && data[0] != format_shaped)
+        return CursorError::bad_version;
 
     Reader r{data + 1, data + body};
     Cursor c;
     std::uint64_t span = 0, count = 0;
     if (!r.u64(c.system_id)) return CursorError::bad_layout;
-    if (data[0] == format_version) {
+    if (data[0] != format_v1) {
         std::uint64_t timeline = 0;
         if (!r.varint(timeline) || !r.varint(c.point.lsn)) return CursorError::bad_layout;
         // Timeline ids start at 1 and are 32 bits wide.
         if (timeline == 0 || timeline > UINT32_MAX) return CursorError::bad_layout;
         c.point.timeline = static_cast<std::uint32_t>(timeline);
     }
+    // A shaped cursor's digest is never 0 (that is "no shape", written in format 2).
+    if (data[0] == format_shaped && (!r.u64(c.shape) || c.shape == 0)) return CursorError::bad_layout;
     if (!r.u64(c.xmin) || !r.varint(span) || !r.varint(count)) return CursorError::bad_layout;
     // No snapshot has an xmin below the first normal xid (3); pg_snapshot refuses 0 outright.
     if (c.xmin < 3) return CursorError::bad_layout;

@@ -21,6 +21,7 @@ struct Cursor {
     std::uint64_t xmin = 0;         // every xid below this had finished when the cursor was taken
     std::uint64_t xmax = 0;         // every xid at or above this had not started
     std::vector<std::uint64_t> xip; // in progress at the time, sorted, each in [xmin, xmax)
+    std::uint64_t shape = 0;        // digest of the shape it was read with (shape.hpp); 0: none
 
     // Was a change written by (committed, top-level) transaction `xid` already visible?
     bool sees(std::uint64_t xid) const noexcept;
@@ -28,7 +29,8 @@ struct Cursor {
     bool sees_everything_through(std::uint64_t xid) const noexcept;
 
     bool operator==(const Cursor& o) const noexcept {
-        return system_id == o.system_id && point == o.point && xmin == o.xmin && xmax == o.xmax && xip == o.xip;
+        return system_id == o.system_id && point == o.point && xmin == o.xmin && xmax == o.xmax &&
+               xip == o.xip && shape == o.shape;
     }
 };
 
@@ -46,15 +48,16 @@ enum class CursorError {
 // Longest text accepted: far more than any real snapshot needs, small enough to refuse junk fast.
 inline constexpr std::size_t max_cursor_text = 1 << 20;
 
-// The cursor that sees an xid when a or b sees it (system id of b, the later history point of the
+// The cursor that sees an xid when a or b sees it (system id and shape of b, the later history point of the
 // two: only for an `a` whose point lies in b's history or ahead on b's timeline). A delta answered from snapshot
 // b to a client at cursor a hands this back: the client holds what either saw. Handing back b
 // alone would forget what a lagging standby (b) has not replayed yet although the client got it
 // from the primary (a), and a cursor blind to a row's creation leaves the row's deletion out.
 Cursor join(const Cursor& a, const Cursor& b);
 
-// A cursor with a known history point is written in format 2; one without (timeline 0) in the
-// format of version 1.1, so that every cursor decoded re-encodes to the text it came from.
+// A cursor with a known history point is written in format 2, or 3 when it belongs to a shape;
+// one without (timeline 0) in the format of version 1.1, so that every cursor decoded re-encodes
+// to the text it came from. (A shaped cursor always has a history point.)
 std::string encode_cursor(const Cursor& cursor);
 CursorError decode_cursor(std::string_view text, Cursor& out);
 const char* describe(CursorError error) noexcept;

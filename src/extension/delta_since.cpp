@@ -33,8 +33,10 @@
 #include "cursor.hpp"
 #include "record_encoder.hpp"
 #include "registry.hpp"
+#include "shape.hpp"
 #include "snapshot_cursor.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -98,6 +100,7 @@ struct Scan {
     int nkeys;             // columns of the primary key
     int key_indexes[INDEX_MAX_KEYS];  // index into codecs of each, in key order
     int deleted_at_index;  // index into codecs of deleted_at
+    int gone_index;        // a shaped scan: the row's boolean "out of the shape now" (else -1)
     bool full_sync;        // since IS NULL: every live row is "created"
     // The open query, or null when there is nothing (more) to scan. Reachable from here only.
     QueryDesc* query;
@@ -156,6 +159,10 @@ struct TableShape {
     std::string tombstone_list;     // select_list for a tombstone: the key and deleted_at from ts
     bool has_created_xid = false;
     bool has_changed_xid = false;
+    std::vector<std::string> select_items;     // select_list and tombstone_list, column by column
+    std::vector<std::string> tombstone_items;
+    bool shaped = false;  // restricted to a shape (shaped_table): rows carry a "gone" column
+    std::string filter;   // the shape's checked filter over "t" (shape.hpp), "" when none
 };
 
 // The tombstone table's column for column k (from 0) of a key of nkeys columns: "key" for a
@@ -274,6 +281,8 @@ TableShape read_shape(Oid relid) {
             column = "ts." + std::string(deleted_at_column);
         }
         shape.tombstone_list += column;
+        shape.select_items.push_back(via_sql ? "pg_catalog.to_json(t." + quoted + ")" : "t." + quoted);
+        shape.tombstone_items.push_back(column);
         shape.names.push_back(std::move(name));
         shape.types.push_back(a.type);
         shape.query_types.push_back(via_sql ? JSONOID : a.type);
@@ -287,6 +296,42 @@ TableShape read_shape(Oid relid) {
         shape.key_columns.push_back(key_quoted[k]);
         shape.key_equals.push_back(raw.key_equals[k] ? raw.key_equals[k] : "OPERATOR(pg_catalog.=)");
         shape.key_tombstone_columns.push_back(key_column_in_tombstones(k, raw.nkeys));
+    }
+    return shape;
+}
+
+// The table as a shape sees it (shape.hpp): the chosen columns only, and its filter.
+TableShape shaped_table(const TableShape& table, const ShapeSpec& spec) {
+    TableShape shape = table;
+    shape.shaped = true;
+    shape.filter = spec.filter;
+    if (spec.all_columns) return shape;
+    shape.select_list.clear();
+    shape.tombstone_list.clear();
+    shape.names.clear();
+    shape.types.clear();
+    shape.query_types.clear();
+    shape.kinds.clear();
+    shape.select_items.clear();
+    shape.tombstone_items.clear();
+    shape.deleted_at_index = -1;
+    // Every key column is among the shape's (read_shape_arguments), so each has its new index.
+    shape.key_indexes.assign(table.key_indexes.size(), -1);
+    for (std::size_t i = 0; i < table.names.size(); ++i) {
+        if (std::find(spec.columns.begin(), spec.columns.end(), table.names[i]) == spec.columns.end())
+            continue;
+        int at = static_cast<int>(shape.names.size());
+        for (std::size_t k = 0; k < table.key_indexes.size(); ++k)
+            if (static_cast<int>(i) == table.key_indexes[k]) shape.key_indexes[k] = at;
+        if (static_cast<int>(i) == table.deleted_at_index) shape.deleted_at_index = at;
+        shape.select_list += (at ? ", " : "") + table.select_items[i];
+        shape.tombstone_list += (at ? ", " : "") + table.tombstone_items[i];
+        shape.names.push_back(table.names[i]);
+        shape.types.push_back(table.types[i]);
+        shape.query_types.push_back(table.query_types[i]);
+        shape.kinds.push_back(table.kinds[i]);
+        shape.select_items.push_back(table.select_items[i]);
+        shape.tombstone_items.push_back(table.tombstone_items[i]);
     }
     return shape;
 }
@@ -380,18 +425,26 @@ std::string snapshot_text(const Cursor& c) {
     return s;
 }
 
+// Whether row t is in the table's (shape's) copy now: live, and matching the shape's filter.
+// A row changed since P that is not is reported deleted, when P saw it created.
+std::string in_shape(const TableShape& shape) {
+    std::string live = std::string("t.") + deleted_at_column + " IS NULL";
+    if (shape.filter.empty()) return live;
+    return "(" + live + " AND (" + shape.filter + ") IS TRUE)";
+}
+
 // The WHERE clause of "changed since P, as the client must hear of it": $1 = P.xmin (xid8),
 // $2 = P as a pg_snapshot (a parameter of that type, not text cast in the query: a generic plan
 // would parse the text again for every row), $3 = our own xid (xid8, 0 when none), $4 = the largest xid8 (a bound
 // every row meets: it is there for the planner, see plan_for). Operators are qualified so that no
 // search_path can substitute its own.
-std::string delta_predicate() {
+std::string delta_predicate(const TableShape& shape) {
     return std::string("t.") + changed_xid_column + " OPERATOR(pg_catalog.>=) $1" + " AND t." +
            changed_xid_column + " OPERATOR(pg_catalog.<=) $4" +
            " AND NOT pg_catalog.pg_visible_in_snapshot(t." + changed_xid_column +
            ", $2)" + " AND t." + changed_xid_column +
-           " OPERATOR(pg_catalog.<>) $3" + " AND (t." + deleted_at_column +
-           " IS NULL OR pg_catalog.pg_visible_in_snapshot(t." + created_xid_column +
+           " OPERATOR(pg_catalog.<>) $3" + " AND (" + in_shape(shape) +
+           " OR pg_catalog.pg_visible_in_snapshot(t." + created_xid_column +
            ", $2))";
 }
 
@@ -424,21 +477,24 @@ enum class DeltaRows { records, count, tombstones_only };
 std::string delta_rows_sql(const TableShape& shape, const std::string& tombstones, DeltaRows what) {
     bool records = what == DeltaRows::records;
     std::string sql;
+    // A shaped scan says of each row whether it left the shape (a tombstone always has).
+    std::string gone = shape.shaped ? ", NOT " + in_shape(shape) : "";
     if (what != DeltaRows::tombstones_only)
-        sql = "SELECT " + (records ? shape.select_list + ", t." + created_xid_column : "1") +
-              " FROM ONLY " + shape.qualified_name + " t WHERE " + delta_predicate();
+        sql = "SELECT " + (records ? shape.select_list + ", t." + created_xid_column + gone : "1") +
+              " FROM ONLY " + shape.qualified_name + " t WHERE " + delta_predicate(shape);
     if (tombstones.empty()) return sql;
     if (!sql.empty()) sql += " UNION ALL ";
-    sql += "SELECT " + (records ? shape.tombstone_list + ", ts." + created_xid_column : "1") +
+    gone = shape.shaped ? ", true" : "";
+    sql += "SELECT " + (records ? shape.tombstone_list + ", ts." + created_xid_column + gone : "1") +
            " FROM " + tombstones + " ts" +
            (records ? " LEFT JOIN ONLY " + shape.qualified_name + " t ON false" : "") +
            " WHERE " + tombstone_predicate(shape);
     return sql;
 }
 
-std::string full_predicate() {
+std::string full_predicate(const TableShape& shape) {
     return std::string("t.") + deleted_at_column + " IS NULL AND t." + changed_xid_column +
-           " OPERATOR(pg_catalog.<>) $3";
+           " OPERATOR(pg_catalog.<>) $3" + (shape.filter.empty() ? "" : " AND (" + shape.filter + ")");
 }
 
 // The parameters of every query of a call: $1-$4 as delta_predicate() says, $5 the LIMIT of the
@@ -455,8 +511,9 @@ struct QueryArgs {
 // change of the query reaches the plan cache below through its text alone.
 std::string scan_sql(const TableShape& shape, bool full_sync, const std::string& tombstones) {
     if (full_sync)
-        return "SELECT " + shape.select_list + ", t." + created_xid_column + " FROM ONLY " +
-               shape.qualified_name + " t WHERE " + full_predicate() + " LIMIT $5";
+        return "SELECT " + shape.select_list + ", t." + created_xid_column +
+               (shape.shaped ? ", false" : "") + " FROM ONLY " + shape.qualified_name +
+               " t WHERE " + full_predicate(shape) + " LIMIT $5";
     return delta_rows_sql(shape, tombstones, DeltaRows::records) + " LIMIT $5";
 }
 
@@ -557,8 +614,9 @@ struct TableEntry {
     int pins = 0;           // calls using it now: never dropped while pinned
     TableShape* shape = nullptr;
     CodecSet* codecs = nullptr;
-    CachedPlanSource* plans[n_plan_kinds] = {};
-    std::string plan_tombstones[n_plan_kinds];  // the tombstone table each plan reads ("": none)
+    // Unshaped plans, then one per kind for the last shape used (a shape's query is its own).
+    CachedPlanSource* plans[2 * n_plan_kinds] = {};
+    std::string plan_sql[2 * n_plan_kinds];  // the query each plan was made from
 };
 
 struct CacheSlot {
@@ -641,7 +699,7 @@ CodecSet* build_codecs(const TableShape& shape) {
         set->context = context;
         set->refs = 1;
         set->codecs = static_cast<ColumnCodec*>(palloc0(sizeof(ColumnCodec) * (ncols + 1)));
-        set->row_types = static_cast<Oid*>(palloc(sizeof(Oid) * (ncols + 1)));
+        set->row_types = static_cast<Oid*>(palloc(sizeof(Oid) * (ncols + 2)));
         PG_TRY();
         {
             for (int i = 0; i < ncols; ++i) {
@@ -658,6 +716,7 @@ CodecSet* build_codecs(const TableShape& shape) {
         }
         PG_END_TRY();
         set->row_types[ncols] = XID8OID;
+        set->row_types[ncols + 1] = BOOLOID;  // a shaped scan's "gone" column
         MemoryContextSwitchTo(old);
         return set;
     });
@@ -725,20 +784,22 @@ void table_entry(Oid relid, PinnedEntry& pin) {
 // xid8: the bound is for the planner and leaves no row out). A large delta is planned for its
 // parameters on every call (the index or a sequential scan, as its size calls for). A full sync
 // reads every live row: one plan for all.
-CachedPlanSource* plan_for(TableEntry* e, PlanKind kind, const std::string& tombstones) {
+CachedPlanSource* plan_for(TableEntry* e, const TableShape& shape, PlanKind kind,
+                           const std::string& tombstones) {
     // The tombstone table is named per call from the registry (and left out for a role that may
-    // not read it): a plan made for another name, or none, is made again. A scan running the old
-    // plan holds its CachedPlan itself, as in drop_entry().
-    if (e->plans[kind] && e->plan_tombstones[kind] == tombstones) return e->plans[kind];
-    if (CachedPlanSource* old = e->plans[kind]) {
-        e->plans[kind] = nullptr;
+    // not read it), and a shape is the call's: a plan made for another query is made again. A
+    // scan running the old plan holds its CachedPlan itself, as in drop_entry().
+    std::string sql = scan_sql(shape, kind == full_plan, tombstones);
+    int slot = kind + (shape.shaped ? n_plan_kinds : 0);
+    if (e->plans[slot] && e->plan_sql[slot] == sql) return e->plans[slot];
+    if (CachedPlanSource* old = e->plans[slot]) {
+        e->plans[slot] = nullptr;
         pg_guard([&] { DropCachedPlan(old); });
     }
-    e->plan_tombstones[kind] = tombstones;
-    std::string sql = scan_sql(*e->shape, kind == full_plan, tombstones);
+    e->plan_sql[slot] = sql;
     QueryArgs args;
     int options = kind == large_delta_plan ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN;
-    e->plans[kind] = pg_guard([&] {
+    e->plans[slot] = pg_guard([&] {
         MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "delta_since prepare",
                                                    ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(work);
@@ -764,7 +825,7 @@ CachedPlanSource* plan_for(TableEntry* e, PlanKind kind, const std::string& tomb
         PG_END_TRY();
         return static_cast<CachedPlanSource*>(source);
     });
-    return e->plans[kind];
+    return e->plans[slot];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,7 +854,7 @@ struct RowReceiver {
 // The executor calls these from C: PostgreSQL errors only, no C++ exceptions, no destructors.
 void check_row_type(DestReceiver* self, int, TupleDesc desc) noexcept {
     const Scan& scan = *reinterpret_cast<RowReceiver*>(self)->scan;
-    bool same = desc->natts == scan.ncols + 1;
+    bool same = desc->natts == scan.ncols + 1 + (scan.gone_index >= 0 ? 1 : 0);
     for (int i = 0; same && i < desc->natts; ++i)
         same = TupleDescAttr(desc, i)->atttypid == scan.row_types[i];
     if (!same)
@@ -811,7 +872,8 @@ bool receive_row(TupleTableSlot* slot, DestReceiver* self) noexcept {
     MemoryContext old = MemoryContextSwitchTo(r->page_context);
     Bucket bucket = Bucket::created;
     if (!scan.full_sync) {
-        if (!nulls[scan.deleted_at_index])
+        if (scan.gone_index >= 0 ? DatumGetBool(values[scan.gone_index])
+                                 : !nulls[scan.deleted_at_index])
             bucket = Bucket::deleted;
         else {
             std::uint64_t created_xid = nulls[scan.ncols] ? 0 : DatumGetUInt64(values[scan.ncols]);
@@ -1088,7 +1150,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     open_table(relid);
     PinnedEntry pin;
     table_entry(relid, pin);
-    const TableShape& shape = *pin.entry->shape;
+    const TableShape& table = *pin.entry->shape;
 
     ServerClock clock{};
     std::uint64_t own_xid = 0;
@@ -1096,8 +1158,23 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     state->snapshot_version = state->server_version = encode_cursor(now);
 
     Registration reg = read_registration(relid);
-    if (!reg.found) not_tracked(shape.qualified_name);
-    check_tracked_shape(shape);
+    if (!reg.found) not_tracked(table.qualified_name);
+    check_tracked_shape(table);
+    // A shape (columns, filter): the call reads the shaped table, with codecs of its own, and its
+    // cursors carry the shape's digest; a cursor of another shape resyncs.
+    std::vector<std::string> key_names;
+    for (int k : table.key_indexes) key_names.push_back(table.names[k]);
+    ShapeSpec spec = read_shape_arguments(fcinfo, 4, 5, relid, table.names, key_names);
+    TableShape shaped;
+    if (spec.shaped) {
+        shaped = shaped_table(table, spec);
+        now.shape = spec.digest;
+        state->snapshot_version = state->server_version = encode_cursor(now);
+        if (!full_sync && since.shape != spec.digest) state->resync = true;
+    } else if (!full_sync && since.shape != 0) {
+        state->resync = true;
+    }
+    const TableShape& shape = spec.shaped ? shaped : table;
     int max_changes = max_changes_arg ? max_changes_arg : reg.max_changes;
 
     QueryArgs args;
@@ -1144,10 +1221,11 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
                            hint.c_str());
         }
         tombstones = name;
-        check_tombstones_fit(reg.tombstones, shape);
+        check_tombstones_fit(reg.tombstones, table);
     }
 
-    if (!full_sync && judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)
+    if (!full_sync && !state->resync &&
+        judge_cursor(since, clock, reg.horizon, reg.purged_through, reg.purged_by) != CursorFate::usable)
         state->resync = true;
     // A tombstone has no columns that row-level security could judge: a role the table's policies
     // apply to never reads one (it would learn the key of a row it may not have seen; the
@@ -1204,6 +1282,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
         resync_next.system_id = clock.system_id;
         resync_next.point = now.point;
         resync_next.xmin = resync_next.xmax = reg.horizon;
+        resync_next.shape = spec.digest;
         state->server_version = encode_cursor(resync_next);
     }
 
@@ -1215,14 +1294,19 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     scan.nkeys = static_cast<int>(shape.key_indexes.size());
     for (int k = 0; k < scan.nkeys; ++k) scan.key_indexes[k] = shape.key_indexes[k];
     scan.deleted_at_index = shape.deleted_at_index;
+    scan.gone_index = shape.shaped ? scan.ncols + 1 : -1;
     CodecSet* codecs = pin.entry->codecs;
-    ++codecs->refs;  // released by delete_state(), on every way the call ends
+    if (shape.shaped && !spec.all_columns)
+        codecs = build_codecs(shape);  // the call's own: its one reference is the scan's
+    else
+        ++codecs->refs;  // released by delete_state(), on every way the call ends
     scan.codec_set = codecs;
     scan.codecs = codecs->codecs;
     scan.row_types = codecs->row_types;
     if (state->resync) return;
     PlanKind kind = full_sync ? full_plan : buffered ? small_delta_plan : large_delta_plan;
-    CachedPlanSource* source = plan_for(pin.entry, kind, full_sync ? std::string() : tombstones);
+    CachedPlanSource* source =
+        plan_for(pin.entry, shape, kind, full_sync ? std::string() : tombstones);
     if (buffered) {
         args.values[4] = Int64GetDatum(static_cast<long>(max_changes) + 1);
         args.nulls[4] = ' ';

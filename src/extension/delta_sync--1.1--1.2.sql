@@ -514,6 +514,26 @@ END
 $fn$;
 
 -- =============================================================================================
+-- Shapes: delta_since of chosen columns and of the rows that match a filter
+-- =============================================================================================
+
+-- Two trailing parameters: columns (every column of the primary key always comes along) and
+-- filter, an expression over the table's columns that the extension parses and checks itself
+-- before it runs (src/extension/shape.hpp). A row changed since the cursor that is out of the shape now is
+-- reported in "deleted"; the cursor belongs to its shape. A new signature: the old one is
+-- dropped, so that no call can be ambiguous between the two.
+DROP FUNCTION @extschema@.delta_since(regclass, text, integer, integer);
+CREATE FUNCTION @extschema@.delta_since(tbl regclass, since text DEFAULT NULL,
+                                        max_changes integer DEFAULT NULL,
+                                        page_size integer DEFAULT NULL,
+                                        columns text[] DEFAULT NULL,
+                                        filter text DEFAULT NULL) RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'delta_since'
+    LANGUAGE C STABLE CALLED ON NULL INPUT ROWS 1 SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.delta_since(regclass, text, integer, integer, text[], text) IS
+    'DeltaResponse documents (created, updated, deleted, serverVersion, fullResyncRequired) of a tracked table since a serverVersion; columns and filter restrict it to a shape';
+
+-- =============================================================================================
 -- Explicit declarations
 -- =============================================================================================
 --
@@ -531,7 +551,7 @@ $fn$;
 --     unsafe keeps the planner from putting a query that calls it in parallel mode at all;
 --   - wait() only reads shared memory and sleeps on its latch: PARALLEL RESTRICTED (it must run
 --     in the leader, where the client's interrupts arrive).
-ALTER FUNCTION @extschema@.delta_since(regclass, text, integer, integer)
+ALTER FUNCTION @extschema@.delta_since(regclass, text, integer, integer, text[], text)
     STABLE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync.wait(regclass[], text[], interval)
     VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED;

@@ -249,6 +249,7 @@ void ChangeFeed::run_connected(client::Server& server) {
         source = std::make_unique<ListenPollSource>(server, config_.poll_interval);
     std::vector<WatchedTable> tables;
     std::vector<ServedTable> served;
+    std::vector<ServedTable> shaped;  // the tracked tables, when shapes may name others
     auto next_list = Clock::now();
     for (;;) {
         bool rebuild = false;
@@ -268,6 +269,8 @@ void ChangeFeed::run_connected(client::Server& server) {
             for (const auto& t : served) uris.insert(delta_uri(t.name));
             if (listed_ && *listed_ != uris) notifier_.resource_list_changed();
             listed_ = uris;
+            if (!config_.shapes.empty())
+                shaped = config_.tables.empty() ? served : served_tables(server.connection(), {});
             next_list = now + config_.list_interval;
             rebuild = true;
         }
@@ -288,6 +291,26 @@ void ChangeFeed::run_connected(client::Server& server) {
                     }
                 next.push_back(std::move(w));
             }
+            // A shape hears of every commit to its table (a hint: its delta may be empty).
+            for (const auto& s : config_.shapes)
+                for (const auto& t : shaped) {
+                    std::string uri = delta_uri(s.name);
+                    if (!(t.name == s.table) || !watched.count(uri) ||
+                        std::any_of(next.begin(), next.end(),
+                                    [&](const WatchedTable& w) { return w.uri == uri; }))
+                        continue;
+                    WatchedTable w;
+                    w.oid = t.oid;
+                    w.payload = t.name.schema + "." + t.name.table;
+                    w.uri = uri;
+                    w.notifies = t.notify;
+                    for (const auto& old : tables)
+                        if (old.uri == uri) {
+                            w.cursor = old.cursor;
+                            w.broken = old.broken;
+                        }
+                    next.push_back(std::move(w));
+                }
             tables = std::move(next);
         }
 

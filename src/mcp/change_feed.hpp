@@ -89,6 +89,7 @@ private:
 struct FeedConfig {
     std::string dsn;
     std::vector<std::string> tables;
+    std::vector<ServedShape> shapes;  // db://<shape>/delta is notified of its table's commits
     std::chrono::milliseconds poll_interval{50};
     std::chrono::milliseconds coalesce{100};
     std::chrono::milliseconds list_interval{1000};

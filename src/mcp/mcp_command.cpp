@@ -42,6 +42,10 @@ const char* const help =
     "  --token-file FILE      HTTP: require 'Authorization: Bearer <first line of FILE>'\n"
     "                         (or the token in DELTA_SYNC_MCP_TOKEN)\n"
     "  --allow-origin ORIGIN  HTTP: a browser Origin to accept besides localhost (repeatable)\n"
+    "  --shape [NAME=]TABLE[(COL,...)]:FILTER\n"
+    "                         serve a shape of TABLE as db://NAME/delta (NAME: TABLE by default,\n"
+    "                         which restricts the table's own resource): its rows matching FILTER,\n"
+    "                         the COLs and the key; the extension checks FILTER (repeatable)\n"
     "  --page-size N          rows per delta_since page, so per content of a read (10000)\n"
     "  --poll-interval MS     servers before 1.2 (no delta_sync.wait): poll period where\n"
     "                         NOTIFY is off or on a standby (50)\n"
@@ -56,6 +60,7 @@ struct Options {
     std::optional<std::string> http;
     std::optional<std::string> token_file;
     std::vector<std::string> origins;
+    std::vector<ServedShape> shapes;
     int page_size = 10000;
     int poll_interval = 50;
     int list_page_size = 100;
@@ -98,7 +103,7 @@ Options parse(const std::vector<std::string>& args) {
         }
         static const std::vector<std::string> known = {
             "dsn",       "http",          "token-file",    "allow-origin",
-            "page-size", "poll-interval", "list-page-size"};
+            "page-size", "poll-interval", "list-page-size", "shape"};
         if (std::find(known.begin(), known.end(), name) == known.end())
             throw std::invalid_argument("unknown option --" + name +
                                         " (see delta-sync mcp --help)");
@@ -114,6 +119,8 @@ Options parse(const std::vector<std::string>& args) {
             o.token_file = value;
         else if (name == "allow-origin")
             o.origins.push_back(value);
+        else if (name == "shape")
+            o.shapes.push_back(parse_shape_option(value));
         else if (name == "page-size")
             o.page_size = to_int(name, value, 1, 1000000);
         else if (name == "poll-interval")
@@ -179,10 +186,11 @@ int run_command(const std::vector<std::string>& args) {
     signal(SIGPIPE, SIG_IGN);
 
     const std::string dsn = client::choose_dsn(options.dsn);
-    TablesConfig tables{dsn, options.tables, options.page_size};
+    TablesConfig tables{dsn, options.tables, options.page_size, options.shapes};
     FeedConfig feed_config;
     feed_config.dsn = dsn;
     feed_config.tables = options.tables;
+    feed_config.shapes = options.shapes;
     feed_config.poll_interval = std::chrono::milliseconds(options.poll_interval);
 
     // The protocol needs the provider, the provider the feed, the feed the protocol (to notify).

@@ -5,6 +5,7 @@
 #include "errors.hpp"
 #include "server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 
@@ -51,18 +52,30 @@ std::string display(const TableName& t) {
 class DeltaContents : public ContentStream {
 public:
     DeltaContents(ConnectionPool::Lease lease, const ServedTable& table, std::string uri,
-                  const std::optional<std::string>& since, int page_size)
+                  const std::optional<std::string>& since, int page_size,
+                  const ServedShape* shape = nullptr)
         : lease_(std::move(lease)), uri_(std::move(uri)) {
         static std::atomic<unsigned> counter{0};
         cursor_ = "delta_sync_mcp_" + std::to_string(++counter);
         try {
             const std::string& function = lease_->server().delta_function();
             tx_ = std::make_unique<pqxx::read_transaction>(lease_->connection());
-            tx_->exec_params("DECLARE " + cursor_ + " NO SCROLL CURSOR FOR SELECT " + function +
-                                 "(" + std::to_string(table.oid) +
-                                 "::pg_catalog.oid::pg_catalog.regclass, $1::pg_catalog.text, "
-                                 "NULL, " + std::to_string(page_size) + ")",
-                             since);
+            // A shape goes as parameters: the extension checks the filter itself.
+            std::optional<std::string> columns, filter;
+            if (shape) {
+                if (shape->columns) columns = client::array_literal(*shape->columns);
+                filter = shape->filter;
+            }
+            std::string sql = "DECLARE " + cursor_ + " NO SCROLL CURSOR FOR SELECT " + function +
+                              "(" + std::to_string(table.oid) +
+                              "::pg_catalog.oid::pg_catalog.regclass, $1::pg_catalog.text, "
+                              "NULL, " + std::to_string(page_size);
+            if (shape)
+                tx_->exec_params(sql + ", columns => $2::pg_catalog.text[], "
+                                       "filter => $3::pg_catalog.text)",
+                                 since, columns, filter);
+            else
+                tx_->exec_params(sql + ")", since);
         } catch (...) {
             fail();
         }
@@ -249,9 +262,53 @@ std::vector<ResourceEntry> TableResources::list() {
             throw;
         }
     }
+    // Shapes of their own name are listed when their table is tracked (and readable).
+    std::vector<ServedTable> all = tables;
+    if (!config_.tables.empty() && !config_.shapes.empty()) {
+        try {
+            all = served_tables(lease.connection(), {});
+        } catch (...) {
+            bool lost = false;
+            try {
+                throw_database_error(&lost);
+            } catch (...) {
+                if (lost || !lease.connection().is_open()) lease.discard();
+                throw;
+            }
+        }
+    }
     std::vector<ResourceEntry> out;
+    for (const ServedShape& s : config_.shapes) {
+        if (shape_named(s.name) != &s) continue;  // the first of a name serves it
+        bool tracked = std::any_of(all.begin(), all.end(),
+                                   [&](const ServedTable& t) { return t.name == s.table; });
+        bool in_place = std::any_of(tables.begin(), tables.end(),
+                                    [&](const ServedTable& t) { return t.name == s.name; });
+        if (!tracked || in_place) continue;
+        std::string name = display(s.name);
+        out.push_back({delta_uri(s.name), name + "/delta", name + " (a shape of " +
+                       display(s.table) + ")",
+                       "The rows of " + s.describe() +
+                           " as delta_since documents (a row that leaves the shape comes as "
+                           "deleted); then read " + delta_uri(s.name) +
+                           "?since=<serverVersion> for only what changed.",
+                       mime_json});
+    }
     for (const auto& t : tables) {
         std::string name = display(t.name);
+        if (const ServedShape* s = shape_named(t.name)) {
+            out.push_back({delta_uri(t.name), name + "/delta", name + " (a shape)",
+                           "The rows of " + s->describe() +
+                               " as delta_since documents (a row that leaves the shape comes as "
+                               "deleted); then read " + delta_uri(t.name) +
+                               "?since=<serverVersion> for only what changed.",
+                           mime_json});
+            out.push_back({schema_uri(t.name), name + "/schema", name + " (columns and primary key)",
+                           "The columns of table " + display(s->table) +
+                               " with their PostgreSQL types, its primary key and comments.",
+                           mime_json});
+            continue;
+        }
         out.push_back({delta_uri(t.name), name + "/delta", name + " (every live row)",
                        t.comment.empty()
                            ? "Every live row of table " + name +
@@ -282,6 +339,12 @@ std::vector<TemplateEntry> TableResources::templates() {
     return out;
 }
 
+const ServedShape* TableResources::shape_named(const TableName& name) const {
+    for (const ServedShape& s : config_.shapes)
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
 ResourceUri TableResources::parse(const std::string& uri) {
     auto parsed = parse_resource_uri(uri);
     if (!parsed) throw McpError(resource_not_found, "resource not found: " + uri, {{"uri", uri}});
@@ -289,14 +352,15 @@ ResourceUri TableResources::parse(const std::string& uri) {
 }
 
 ServedTable TableResources::resolve(pqxx::connection& connection, const ResourceUri& uri,
-                                    const std::string& text) {
+                                    const std::string& text, bool any_tracked) {
     pqxx::read_transaction tx(connection);
     pqxx::result r = tx.exec_params(std::string(served_columns) +
                                         "WHERE n.nspname OPERATOR(pg_catalog.=) $1 "
                                         "AND c.relname OPERATOR(pg_catalog.=) $2 AND " +
                                         table_filter(3, false),
                                     uri.table.schema, uri.table.table,
-                                    client::array_literal(config_.tables));
+                                    client::array_literal(any_tracked ? std::vector<std::string>()
+                                                                      : config_.tables));
     tx.commit();
     if (r.empty())
         throw McpError(resource_not_found,
@@ -308,11 +372,19 @@ std::unique_ptr<ContentStream> TableResources::read(const std::string& uri) {
     ResourceUri parsed = parse(uri);
     auto lease = pool_.acquire();
     ServedTable table;
+    const ServedShape* shape = shape_named(parsed.table);
     try {
-        table = resolve(lease.connection(), parsed, uri);
+        if (shape) {
+            // The shape's table, tracked; whether the role may read it, the read itself says.
+            ResourceUri of_table = parsed;
+            of_table.table = shape->table;
+            table = resolve(lease.connection(), of_table, uri, true);
+        } else {
+            table = resolve(lease.connection(), parsed, uri);
+        }
         if (parsed.kind == ResourceKind::delta)
             return std::make_unique<DeltaContents>(std::move(lease), table, uri, parsed.since,
-                                                   config_.page_size);
+                                                   config_.page_size, shape);
         pqxx::read_transaction tx(lease.connection());
         const std::string oid = std::to_string(table.oid) + "::pg_catalog.oid";
         pqxx::result r = tx.exec_params(
@@ -367,7 +439,13 @@ std::string TableResources::subscribable(const std::string& uri) {
         throw McpError(invalid_params, "only db://<table>/delta can be subscribed to: " + uri);
     auto lease = pool_.acquire();
     try {
-        resolve(lease.connection(), parsed, uri);
+        if (const ServedShape* shape = shape_named(parsed.table)) {
+            ResourceUri of_table = parsed;
+            of_table.table = shape->table;
+            resolve(lease.connection(), of_table, uri, true);
+        } else {
+            resolve(lease.connection(), parsed, uri);
+        }
     } catch (...) {
         bool lost = false;
         try {

@@ -11,6 +11,7 @@
 
 #include "protocol.hpp"
 #include "resource_uri.hpp"
+#include "shape_option.hpp"
 
 #include <pqxx/pqxx>
 
@@ -33,6 +34,9 @@ struct TablesConfig {
     std::string dsn;
     std::vector<std::string> tables;  // as given (SQL names); empty: every tracked table readable
     int page_size = 10000;            // rows per delta_since page, so per content
+    // Shapes served as resources of their own (--shape): db://<name>/delta reads only the
+    // shape's rows and columns. A shape named like a table takes its resource's place.
+    std::vector<ServedShape> shapes;
 };
 
 // A table served.
@@ -94,10 +98,13 @@ public:
     void watch(const std::set<std::string>& uris) override;
 
 private:
-    // The served table a URI names; McpError resource_not_found when there is none.
+    // The served table a URI names; McpError resource_not_found when there is none. With
+    // any_tracked (a shape's table), any tracked table, also one not among those given.
     ServedTable resolve(pqxx::connection& connection, const ResourceUri& uri,
-                        const std::string& text);
+                        const std::string& text, bool any_tracked = false);
     ResourceUri parse(const std::string& uri);
+    // The shape served under this name, or null.
+    const ServedShape* shape_named(const TableName& name) const;
 
     TablesConfig config_;
     ChangeFeed* feed_;

@@ -71,6 +71,39 @@ BOOST_AUTO_TEST_CASE(cursors_of_version_1_1_decode_without_a_history_point) {
     BOOST_TEST((back == old));
 }
 
+// A cursor of no shape is written exactly as before shapes existed (format 2: the text below is
+// what the encoder of 1.2 without shapes wrote), so the cursors clients hold stay valid. A shaped
+// one is written in format 3 with its digest, which round-trips.
+BOOST_AUTO_TEST_CASE(shaped_cursors_carry_their_shape_and_unshaped_ones_keep_their_text) {
+    Cursor c;
+    c.system_id = 7315846390258270001ull;
+    c.point = {1, 0x3000060};
+    c.xmin = 750;
+    c.xmax = 760;
+    c.xip = {752, 755};
+    const std::string text_without_shapes = "AjH_quqHG4dlAeCAgBjuAgAAAAAAAAoCAgNPZ_eP";
+    BOOST_TEST(encode_cursor(c) == text_without_shapes);
+    Cursor back;
+    BOOST_REQUIRE(decode_cursor(text_without_shapes, back) == CursorError::none);
+    BOOST_TEST(back.shape == 0u);
+
+    c.shape = 0x0123456789abcdefull;
+    std::string shaped = encode_cursor(c);
+    BOOST_TEST(shaped != text_without_shapes);
+    BOOST_REQUIRE(decode_cursor(shaped, back) == CursorError::none);
+    BOOST_TEST((back == c));
+    BOOST_TEST(encode_cursor(back) == shaped);
+    Cursor other = c;
+    other.shape = 1;
+    BOOST_TEST(!(other == c));
+
+    // The join is the shape of the snapshot it is answered from (b).
+    Cursor a = c;
+    a.shape = 0;
+    BOOST_TEST(delta_sync::join(a, c).shape == c.shape);
+    BOOST_TEST(delta_sync::join(c, a).shape == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(join_keeps_the_later_history_point) {
     Cursor a = sample(2), b = sample(1);
     a.point = {2, 5000};
@@ -184,6 +217,15 @@ BOOST_AUTO_TEST_CASE(malformed_inputs_say_why) {
     BOOST_TEST((decode_cursor("", out) == CursorError::empty));
     BOOST_TEST((decode_cursor("not a cursor", out) == CursorError::bad_character));
     BOOST_TEST((decode_cursor("A", out) == CursorError::bad_length));
+    // A character no cursor has is named as such at every length (not taken for a bad length).
+    for (std::size_t n : {1u, 2u, 3u, 4u}) {
+        const std::string text = encode_cursor(sample(n));
+        for (const char* bad : {" ", "=", "+/", "!!!"}) {
+            BOOST_TEST_CONTEXT(text << bad) {
+                BOOST_TEST((decode_cursor(text + bad, out) == CursorError::bad_character));
+            }
+        }
+    }
     BOOST_TEST((decode_cursor(std::string(delta_sync::max_cursor_text + 1, 'A'), out) ==
                 CursorError::too_long));
     BOOST_TEST((decode_cursor("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", out) == CursorError::bad_checksum));
