@@ -161,6 +161,23 @@ Datum forget_dropped(FunctionCallInfo fcinfo) {
     SavedUser saved = become(owner_of(registry));
     if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
         elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
+    // A partition of a tracked tree dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP OWNED):
+    // its rows left the tree's view without a version. Its tree can no longer be told (the
+    // catalog rows linking them are gone), so every tracked partitioned table resyncs. A dropped
+    // table carrying delta_sync_notify that is not itself tracked is such a partition.
+    raise_reached(
+        "SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, c.oid"
+        "  FROM delta_sync.tracked k JOIN pg_catalog.pg_class c"
+        "    ON c.oid OPERATOR(pg_catalog.=) k.relid::pg_catalog.oid"
+        " WHERE c.relkind OPERATOR(pg_catalog.=) 'p' AND EXISTS ("
+        "   SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() tg"
+        "     JOIN pg_catalog.pg_event_trigger_dropped_objects() t"
+        "       ON t.object_type OPERATOR(pg_catalog.=) 'table'"
+        "      AND tg.object_identity OPERATOR(pg_catalog.=)"
+        "          ('delta_sync_notify on ' OPERATOR(pg_catalog.||) t.object_identity)"
+        "    WHERE tg.object_type OPERATOR(pg_catalog.=) 'trigger'"
+        "      AND NOT EXISTS (SELECT 1 FROM delta_sync.tracked d"
+        "                       WHERE d.relid::pg_catalog.oid OPERATOR(pg_catalog.=) t.objid))");
     int rc = SPI_execute(
         has_tombstones
             ? "DELETE FROM delta_sync.tracked t USING "
@@ -266,14 +283,14 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
         char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
                                                  get_rel_name(relid));
         char* sql = psprintf(
-            "UPDATE ONLY %s SET"
+            "UPDATE %s%s SET"
             " delta_sync_created_xid = CASE WHEN delta_sync_created_xid OPERATOR(pg_catalog.>) $1"
             "   THEN $1 ELSE delta_sync_created_xid END,"
             " delta_sync_changed_xid = CASE WHEN delta_sync_changed_xid OPERATOR(pg_catalog.>) $1"
             "   THEN $1 ELSE delta_sync_changed_xid END"
             " WHERE delta_sync_changed_xid OPERATOR(pg_catalog.>) $1"
             "    OR delta_sync_created_xid OPERATOR(pg_catalog.>) $1",
-            table);
+            get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ", table);
         int nest = NewGUCNestLevel();
         (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
                                 GUC_ACTION_SAVE, true, 0, false);
