@@ -565,7 +565,8 @@ BEGIN
                 USING ERRCODE = '42P16',
                 DETAIL = CASE col.attname WHEN 'deleted_at'
                     THEN 'A soft delete writes deleted_at, which a generated column refuses: every DELETE would fail.'
-                    ELSE format('The triggers of delta_sync write %s on every write; PostgreSQL computes a generated column after them, so it would not say when the row was written.', col.attname) END,
+                    ELSE format('The triggers of delta_sync write %s; PostgreSQL computes a generated column after them, so it would not say when the row was %s.',
+                                col.attname, CASE col.attname WHEN 'created_at' THEN 'created' ELSE 'last written' END) END,
                 HINT = format('Drop the column (delta_sync adds it) or rename it: ALTER TABLE %s DROP COLUMN %I.', tbl, col.attname);
         END IF;
         CONTINUE WHEN col.attname <> 'deleted_at';
