@@ -12,8 +12,12 @@ A second table, tracked with deletes => 'hard', gets the same load at the same t
 DELETEs (tombstones), re-inserts of deleted keys (INSERT ... ON CONFLICT DO NOTHING of keys that
 were used) and primary-key changes instead of undeletes; a second client copy of it must equal it.
 
-All along, the real client `delta-sync pull --watch items hard_items` keeps a SQLite replica of
-both tables; after the writers stop it must catch up, exit 0 on SIGTERM, and its replica must
+A third table, partitioned in two levels and tracked through its parent, gets writers that move
+rows between partitions (UPDATE of the key, which holds the partition key), write through the
+parent and into partitions directly, soft-delete and undelete; a third client copy must equal it.
+
+All along, the real client `delta-sync pull --watch items hard_items parted_items` keeps a SQLite
+replica of the three tables; after the writers stop it must catch up, exit 0 on SIGTERM, and its replica must
 equal the live rows (tests/watchclient.py). Prints `watch: diverged rows 0 of N` per table.
 """
 import json
@@ -57,6 +61,17 @@ def setup():
         cur.execute("CREATE TABLE hard_items (LIKE items INCLUDING ALL)")
         cur.execute("INSERT INTO hard_items SELECT * FROM items")
         cur.execute("SELECT delta_sync.track('hard_items', deletes => 'hard')")
+        # Keys of three ranges: base 0, 1000000 (itself split in two) and 2000000 (the default).
+        cur.execute("CREATE TABLE parted_items (LIKE items INCLUDING DEFAULTS, PRIMARY KEY (id))"
+                    " PARTITION BY RANGE (id)")
+        cur.execute("CREATE TABLE parted_low PARTITION OF parted_items FOR VALUES FROM (0) TO (1000000)")
+        cur.execute("CREATE TABLE parted_mid PARTITION OF parted_items FOR VALUES FROM (1000000) TO (2000000)"
+                    " PARTITION BY RANGE (id)")
+        cur.execute("CREATE TABLE parted_mid_a PARTITION OF parted_mid FOR VALUES FROM (1000000) TO (1500000)")
+        cur.execute("CREATE TABLE parted_mid_b PARTITION OF parted_mid FOR VALUES FROM (1500000) TO (2000000)")
+        cur.execute("CREATE TABLE parted_rest PARTITION OF parted_items DEFAULT")
+        cur.execute("INSERT INTO parted_items SELECT * FROM items")
+        cur.execute("SELECT delta_sync.track('parted_items')")
     conn.close()
 
 
@@ -99,6 +114,8 @@ class Writer(threading.Thread):
 
     def transaction(self, cur):
         rng = self.rng
+        if rng.random() < 0.33:
+            return self.parted_transaction(cur)
         if rng.random() < 0.5:
             return self.hard_transaction(cur)
         self.next_id = self.next_ids["items"]
@@ -158,6 +175,51 @@ class Writer(threading.Thread):
                 time.sleep(rng.uniform(0.05, 0.6))
 
 
+    def parted_transaction(self, cur):
+        rng = self.rng
+        self.next_id = self.next_ids["parted_items"]
+        hi = self.next_id["value"]
+        bases = (0, 1000000, 1500000, 2000000)
+        partitions = ("parted_low", "parted_mid_a", "parted_mid_b", "parted_rest")
+
+        def some_key():
+            return rng.choice(bases) + rng.randint(1, hi)
+
+        for _ in range(rng.randint(1, 5)):
+            op = rng.random()
+            if op < 0.2:
+                i = rng.choice(bases) + self.new_id()
+                cur.execute("INSERT INTO parted_items (id, name, qty, tags, attrs) VALUES (%s, %s, %s, %s, %s)",
+                            (i, f"new {i}", rng.randint(0, 9), ["a", None, "b"], json.dumps({"w": i})))
+            elif op < 0.4:
+                cur.execute("UPDATE parted_items SET qty = qty + 1, name = %s WHERE id = %s",
+                            (f"upd {rng.random():.6f}", some_key()))
+            elif op < 0.65:
+                # A move to another partition (or within one): the key changes.
+                cur.execute("SAVEPOINT move")
+                try:
+                    cur.execute("UPDATE parted_items SET id = %s, qty = qty + 1 WHERE id = %s",
+                                (some_key(), some_key()))
+                    cur.execute("RELEASE SAVEPOINT move")
+                except psycopg2.errors.UniqueViolation:
+                    cur.execute("ROLLBACK TO SAVEPOINT move")
+            elif op < 0.8:
+                # A delete through the parent, or on a partition directly.
+                if rng.random() < 0.5:
+                    cur.execute("DELETE FROM parted_items WHERE id = %s", (some_key(),))
+                else:
+                    k = rng.randrange(len(bases))
+                    cur.execute(f"DELETE FROM {partitions[k]} WHERE id = %s", (bases[k] + rng.randint(1, hi),))
+            elif op < 0.9:
+                cur.execute("UPDATE parted_items SET deleted_at = NULL WHERE id = %s AND deleted_at IS NOT NULL",
+                            (some_key(),))
+            else:
+                cur.execute("INSERT INTO parted_items (id, name, qty) VALUES (%s, 'again', 1)"
+                            " ON CONFLICT (id) DO NOTHING", (some_key(),))
+            if rng.random() < 0.3:
+                time.sleep(rng.uniform(0.05, 0.6))
+
+
 class Replica:
     def __init__(self, table="items"):
         self.table = table
@@ -206,7 +268,7 @@ def expected_rows(conn, table="items"):
 
 def main():
     setup()
-    watch = watchclient.Watch(["items", "hard_items"], f"dbname={DB}")
+    watch = watchclient.Watch(["items", "hard_items", "parted_items"], f"dbname={DB}")
     try:
         return run(watch)
     finally:
@@ -215,7 +277,7 @@ def main():
 
 def run(watch):
     stop = threading.Event()
-    next_ids = {t: {"value": 500, "lock": threading.Lock()} for t in ("items", "hard_items")}
+    next_ids = {t: {"value": 500, "lock": threading.Lock()} for t in ("items", "hard_items", "parted_items")}
     stats = {"committed": 0, "rolled_back": 0, "conflicts": 0}
     writers = [Writer(n, stop, next_ids, stats) for n in range(WRITERS)]
     for w in writers:
@@ -223,12 +285,13 @@ def run(watch):
 
     replica = Replica()
     hard_replica = Replica("hard_items")
+    parted_replica = Replica("parted_items")
     conn = connect()
     rng = random.Random(42)
     deadline = time.monotonic() + DURATION
     while time.monotonic() < deadline:
         mode = rng.random()
-        r = replica if rng.random() < 0.5 else hard_replica
+        r = rng.choice((replica, hard_replica, parted_replica))
         if mode < 0.15:
             r.pull(conn, max_changes=3)       # forces resyncs under load
         elif mode < 0.45:
@@ -243,6 +306,7 @@ def run(watch):
             raise w.error
     replica.pull(conn)  # everything has committed or rolled back now
     hard_replica.pull(conn)
+    parted_replica.pull(conn)
 
     want = expected_rows(conn)
     have = replica.rows
@@ -251,9 +315,18 @@ def run(watch):
     hard_have = hard_replica.rows
     hard_diverged = sum(1 for k in hard_want.keys() | hard_have.keys()
                         if hard_want.get(k) != hard_have.get(k))
+    parted_want = expected_rows(conn, "parted_items")
+    parted_have = parted_replica.rows
+    parted_diverged = sum(1 for k in parted_want.keys() | parted_have.keys()
+                          if parted_want.get(k) != parted_have.get(k))
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM hard_items_delta_sync_tombstones")
         tombstones = cur.fetchone()[0]
+        # Rows that live in another partition than their first: the moves happened.
+        cur.execute("SELECT count(*) FROM parted_items_delta_sync_tombstones")
+        parted_tombstones = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM parted_items WHERE id >= 1000000")
+        parted_moved = cur.fetchone()[0]
     watch_failure = watch.finish(conn)
     print(f"writers: {stats['committed']} committed, {stats['rolled_back']} rolled back, "
           f"{stats['conflicts']} lock conflicts")
@@ -262,9 +335,13 @@ def run(watch):
     print(f"diverged rows: {diverged} of {len(want)}")
     print(f"hard-delete table: {hard_replica.stats['pulls']} pulls, {hard_replica.stats['resyncs']} "
           f"full resyncs, {tombstones} tombstones; diverged rows: {hard_diverged} of {len(hard_want)}")
+    print(f"partitioned table: {parted_replica.stats['pulls']} pulls, {parted_replica.stats['resyncs']} "
+          f"full resyncs, {parted_tombstones} keys moved or deleted for real, {parted_moved} rows "
+          f"outside the first partition; diverged rows: {parted_diverged} of {len(parted_want)}")
     conn.close()
-    if (diverged or hard_diverged or stats["committed"] < 100 or replica.stats["resyncs"] == 0
-            or hard_replica.stats["resyncs"] == 0 or tombstones == 0):
+    if (diverged or hard_diverged or parted_diverged or stats["committed"] < 100
+            or replica.stats["resyncs"] == 0 or hard_replica.stats["resyncs"] == 0 or tombstones == 0
+            or parted_replica.stats["resyncs"] == 0 or parted_tombstones == 0 or parted_moved == 0):
         print("FAILED: the copy differs, or the run exercised too little", file=sys.stderr)
         return 1
     if watch_failure:
