@@ -105,7 +105,9 @@ class Writer(threading.Thread):
                     else:
                         conn.commit()
                         self.stats["committed"] += 1
-                except (psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable):
+                except (psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable,
+                        psycopg2.errors.SerializationFailure):
+                    # (40001: a row another writer moved to another partition meanwhile)
                     conn.rollback()
                     self.stats["conflicts"] += 1
             conn.close()
@@ -198,7 +200,8 @@ class Writer(threading.Thread):
                 # A move to another partition (or within one): the key changes.
                 cur.execute("SAVEPOINT move")
                 try:
-                    cur.execute("UPDATE parted_items SET id = %s, qty = qty + 1 WHERE id = %s",
+                    cur.execute("UPDATE parted_items SET id = %s, qty = qty + 1 WHERE id = "
+                                "(SELECT p.id FROM parted_items p WHERE p.id >= %s ORDER BY p.id LIMIT 1)",
                                 (some_key(), some_key()))
                     cur.execute("RELEASE SAVEPOINT move")
                 except psycopg2.errors.UniqueViolation:
@@ -206,7 +209,8 @@ class Writer(threading.Thread):
             elif op < 0.8:
                 # A delete through the parent, or on a partition directly.
                 if rng.random() < 0.5:
-                    cur.execute("DELETE FROM parted_items WHERE id = %s", (some_key(),))
+                    cur.execute("DELETE FROM parted_items WHERE id = (SELECT p.id FROM parted_items p"
+                                " WHERE p.id >= %s ORDER BY p.id LIMIT 1)", (some_key(),))
                 else:
                     k = rng.randrange(len(bases))
                     cur.execute(f"DELETE FROM {partitions[k]} WHERE id = %s", (bases[k] + rng.randint(1, hi),))

@@ -33,6 +33,7 @@ def main():
                      PARTITION BY RANGE (id)""")
         sql(conn, "CREATE TABLE readings_b1 PARTITION OF readings_b FOR VALUES FROM (1000) TO (1500)")
         sql(conn, "CREATE TABLE readings_b2 PARTITION OF readings_b FOR VALUES FROM (1500) TO (2000)")
+        # Keys 1, 14, 27, ... (1 + 13k); the writes below pick keys in it or not, knowingly.
         sql(conn, """INSERT INTO readings SELECT g, 's' || (g % 7), g / 4.0, ARRAY['t' || (g % 3)]
                      FROM generate_series(1, 1999, 13) g""")
         sql(conn, "SELECT delta_sync.track('readings')")
@@ -41,13 +42,13 @@ def main():
 
         # Writes through the parent and into partitions; moves between partitions.
         sql(conn, "INSERT INTO readings VALUES (5, 'new', 1.5, '{a}'), (1601, 'new', 2.5, NULL)")
-        sql(conn, "INSERT INTO readings_b1 VALUES (1002, 'direct', 3.5, '{}')")
+        sql(conn, "INSERT INTO readings_b1 VALUES (1003, 'direct', 3.5, '{}')")
         sql(conn, "UPDATE readings SET value = value + 1 WHERE id % 5 = 0")
         sql(conn, "UPDATE readings SET id = id + 1000 WHERE id IN (14, 27, 40)")  # readings_a -> readings_b1
-        sql(conn, "UPDATE readings SET id = id + 450 WHERE id = 1015")            # readings_b1 -> readings_b2
-        sql(conn, "UPDATE readings SET id = id - 1500 WHERE id = 1549")           # readings_b2 -> readings_a
+        sql(conn, "UPDATE readings SET id = id + 500 WHERE id = 1015")            # readings_b1 -> readings_b2
+        sql(conn, "UPDATE readings SET id = id - 1500 WHERE id = 1548")           # readings_b2 -> readings_a
         sql(conn, "DELETE FROM readings WHERE id = 66")
-        sql(conn, "DELETE FROM readings_b2 WHERE id = 1575")
+        sql(conn, "DELETE FROM readings_b2 WHERE id = 1561")
         out = pull_and_compare(dsn, conn, replica, "moves")
         check("deleted" in out and "created" in out, "the pull reported nothing: %r" % out)
 
