@@ -67,7 +67,8 @@ SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || ' '));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', ' ' || :'v'));
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', :'v' || '='));
-SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', translate(:'v', '-_', '+/') || '+/'));
+-- (base64 instead of base64url; the length kept, since a cursor's length varies with its xids)
+SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)', left(translate(:'v', '-_', '+/'), -2) || '+/'));
 -- Altered: one character in the middle, the first, the last.
 SELECT * FROM pg_temp.attempt_details(format('SELECT delta_since(''accounts'', %L)',
     overlay(:'v' placing CASE WHEN substr(:'v', 12, 1) = 'A' THEN 'B' ELSE 'A' END from 12 for 1)));

@@ -13,6 +13,9 @@
 //  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
 //    table changed (waiters, opt-in NOTIFY); on TRUNCATE also raises the table's horizon, so
 //    every older cursor resyncs.
+//  In a partition of a tracked partitioned table the triggers answer to the top of its tree: its
+//  registry row, its tombstone table, its waiters (partitions.hpp); a key change there writes its
+//  tombstone in the stamp trigger, in both modes, since the row may move to another partition.
 //
 // These run inside other people's statements, once per row: plain data only, one guard each, no
 // catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
