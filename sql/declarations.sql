@@ -34,6 +34,7 @@ INSERT INTO intended VALUES
     ('delta_sync._schema_changed()', 'v', false, 'u', false),
     ('delta_sync._restamp_restored()', 'v', false, 'u', false),
     ('delta_sync._partitions_changed()', 'v', false, 'u', false),
+    ('delta_sync._partitions_dropping()', 'v', false, 'u', false),
     ('delta_sync._track_partitions(regclass)', 'v', false, 'u', true),
     ('delta_sync._untrack_partitions(regclass)', 'v', false, 'u', true),
     ('delta_sync._refuse_untrackable(regclass,text)', 's', false, 's', true),

@@ -127,13 +127,28 @@ ALTER TABLE measurements_high DETACH PARTITION measurements_high_c;
 SELECT pg_temp.summary(d) FROM delta_since('measurements', :'v6') d;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'measurements_high_c'::regclass;
 
--- Dropped or truncated while a client holds a cursor: older cursors resync.
+-- Dropped or truncated while a client holds a cursor: older cursors resync; those of another
+-- partitioned table do not (by DROP TABLE, or DROP SCHEMA ... CASCADE of a partition's schema).
+CREATE TABLE bystander (id integer PRIMARY KEY) PARTITION BY LIST (id);
+CREATE TABLE bystander_1 PARTITION OF bystander FOR VALUES IN (1);
+CREATE TABLE bystander_2 PARTITION OF bystander FOR VALUES IN (2);
+SELECT delta_sync.track('bystander');
 SELECT d->>'serverVersion' AS v7 FROM delta_since('measurements') d \gset
+SELECT d->>'serverVersion' AS b7 FROM delta_since('bystander') d \gset
 DROP TABLE measurements_mid;
 SELECT pg_temp.summary(d) FROM delta_since('measurements', :'v7') d;
+SELECT pg_temp.summary(d) FROM delta_since('bystander', :'b7') d;
+CREATE SCHEMA elsewhere;
+CREATE TABLE elsewhere.bystander_3 PARTITION OF bystander FOR VALUES IN (3);
+INSERT INTO bystander VALUES (3);
 SELECT d->>'serverVersion' AS v8 FROM delta_since('measurements') d \gset
-TRUNCATE measurements_high_b;
+SELECT d->>'serverVersion' AS b8 FROM delta_since('bystander') d \gset
+DROP SCHEMA elsewhere CASCADE;
+SELECT pg_temp.summary(d) FROM delta_since('bystander', :'b8') d;
 SELECT pg_temp.summary(d) FROM delta_since('measurements', :'v8') d;
+SELECT d->>'serverVersion' AS v9 FROM delta_since('measurements') d \gset
+TRUNCATE measurements_high_b;
+SELECT pg_temp.summary(d) FROM delta_since('measurements', :'v9') d;
 SELECT pg_temp.placement();
 
 -- A tracked table cannot become a partition: of an untracked parent (refused here), or of a
@@ -182,4 +197,4 @@ SELECT delta_sync.untrack('measurements');
 SELECT * FROM pg_temp.tree_triggers();
 SELECT count(*) AS registry_rows FROM delta_sync.tracked WHERE relid = 'measurements'::regclass;
 
-DROP TABLE measurements, measurements_top, measurements_high_c, other_parent, loner;
+DROP TABLE measurements, measurements_top, measurements_high_c, other_parent, loner, bystander;

@@ -507,6 +507,17 @@ REVOKE EXECUTE ON FUNCTION delta_sync._partitions_changed() FROM PUBLIC;
 CREATE EVENT TRIGGER delta_sync_partitions_changed ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION delta_sync._partitions_changed();
+-- A dropped partition's rows leave its tree's view: the tree's cursors resync. When sql_drop
+-- runs the catalog no longer says which tree it was in, so the DROP's start notes the trees.
+CREATE FUNCTION delta_sync._partitions_dropping() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_partitions_dropping'
+    LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._partitions_dropping() IS
+    'ddl_command_start event trigger: notes the partitions of tracked partitioned tables for the sql_drop event trigger of the same DROP';
+REVOKE EXECUTE ON FUNCTION delta_sync._partitions_dropping() FROM PUBLIC;
+CREATE EVENT TRIGGER delta_sync_partitions_dropping ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION delta_sync._partitions_dropping();
 
 -- What track() refuses about the table's place in a hierarchy (after its mode is known).
 CREATE FUNCTION delta_sync._refuse_untrackable(tbl regclass, mode text) RETURNS void
@@ -626,6 +637,7 @@ ALTER FUNCTION delta_sync._forget_dropped() VOLATILE CALLED ON NULL INPUT PARALL
 ALTER FUNCTION delta_sync._schema_changed() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._restamp_restored() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._partitions_changed() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._partitions_dropping() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._track_partitions(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._untrack_partitions(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._refuse_untrackable(regclass, text) STABLE CALLED ON NULL INPUT PARALLEL SAFE;
@@ -649,3 +661,4 @@ REVOKE EXECUTE ON FUNCTION delta_sync._schema_changed() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._restamp_restored() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._registry_write_check() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._partitions_changed() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._partitions_dropping() FROM PUBLIC;

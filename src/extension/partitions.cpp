@@ -35,10 +35,12 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "tcop/deparse_utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/xid8.h"
@@ -55,6 +57,16 @@ struct NotedMove {
     ItemPointerData tid;
 };
 NotedMove noted{};
+
+// The partitions of tracked trees as the current DROP began (dropped_partition_root).
+struct NotedTrees {
+    LocalTransactionId lxid;  // of the command that noted them; InvalidLocalTransactionId: none
+    SubTransactionId subxact;
+    int n;
+    Oid* partitions;  // in TopMemoryContext
+    Oid* roots;
+};
+NotedTrees trees{InvalidLocalTransactionId, InvalidSubTransactionId, 0, nullptr, nullptr};
 
 Oid top_of(Oid relid) {
     if (!get_rel_relispartition(relid)) return relid;
@@ -352,6 +364,41 @@ Datum partitions_changed(FunctionCallInfo fcinfo) {
     return PointerGetDatum(nullptr);
 }
 
+// ddl_command_start of DROP TABLE, DROP SCHEMA and DROP OWNED: notes the partitions of the tracked
+// partitioned tables and their tops, for the sql_drop event trigger of the same command.
+Datum partitions_dropping(FunctionCallInfo fcinfo) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("function \"%s\" can only be called as an event trigger",
+                               "delta_sync._partitions_dropping")));
+    forget_dropped_partitions();
+    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
+        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
+    int rc = SPI_execute(
+        "SELECT p.relid::pg_catalog.oid, k.relid::pg_catalog.oid FROM delta_sync.tracked k"
+        "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.relid::pg_catalog.oid"
+        " CROSS JOIN LATERAL pg_catalog.pg_partition_tree(k.relid) p"
+        " WHERE c.relkind OPERATOR(pg_catalog.=) 'p'"
+        "   AND p.relid OPERATOR(pg_catalog.<>) k.relid::pg_catalog.oid",
+        true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "could not list the partitions: %s", SPI_result_code_string(rc));
+    int n = static_cast<int>(SPI_processed);
+    Oid* partitions = static_cast<Oid*>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1)));
+    Oid* roots = static_cast<Oid*>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1)));
+    for (int i = 0; i < n; ++i) {
+        bool isnull;
+        partitions[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        roots[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+    }
+    SPI_finish();
+    trees.partitions = partitions;
+    trees.roots = roots;
+    trees.n = n;
+    trees.subxact = GetCurrentSubTransactionId();
+    trees.lxid = MyProc->lxid;
+    return PointerGetDatum(nullptr);
+}
+
 // delta_sync._track_partitions(tbl) and _untrack_partitions(tbl): track() and untrack() of a
 // partitioned table, for its partitions. The caller (track, untrack) has checked ownership of
 // the table; each partition's is checked here.
@@ -388,6 +435,23 @@ Oid partition_root(Relation rel) {
     return top_of(RelationGetRelid(rel));
 }
 
+Oid dropped_partition_root(Oid relid, bool* known) {
+    *known = trees.lxid != InvalidLocalTransactionId && trees.lxid == MyProc->lxid &&
+             trees.subxact == GetCurrentSubTransactionId();
+    if (!*known) return InvalidOid;
+    for (int i = 0; i < trees.n; ++i)
+        if (trees.partitions[i] == relid) return trees.roots[i];
+    return InvalidOid;
+}
+
+void forget_dropped_partitions() {
+    trees.lxid = InvalidLocalTransactionId;
+    trees.n = 0;
+    if (trees.partitions) pfree(trees.partitions);
+    if (trees.roots) pfree(trees.roots);
+    trees.partitions = trees.roots = nullptr;
+}
+
 void note_key_change(Relation rel, ItemPointer tid) {
     noted.xact = GetTopFullTransactionId();
     noted.subxact = GetCurrentSubTransactionId();
@@ -413,5 +477,6 @@ bool is_noted_move(Relation rel, ItemPointer tid) {
     })
 
 DELTA_SYNC_PARTITION_FUNCTION(delta_sync_partitions_changed, partitions_changed)
+DELTA_SYNC_PARTITION_FUNCTION(delta_sync_partitions_dropping, partitions_dropping)
 DELTA_SYNC_PARTITION_FUNCTION(delta_sync_track_partitions, track_partitions)
 DELTA_SYNC_PARTITION_FUNCTION(delta_sync_untrack_partitions, untrack_partitions)

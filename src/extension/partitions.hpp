@@ -27,4 +27,12 @@ Oid partition_root(Relation rel);
 void note_key_change(Relation rel, ItemPointer tid);
 bool is_noted_move(Relation rel, ItemPointer tid);
 
+// A DROP sees no partition tree any more once its sql_drop event trigger runs: the catalog rows
+// linking a dropped partition to its parent are gone. So the ddl_command_start event trigger of
+// the DROP notes, for every partition of every tracked partitioned table, its top; sql_drop asks
+// here. Returns the top `relid` was a partition of when this command began, or InvalidOid when it
+// was none or nothing was noted for this command (*known says which).
+Oid dropped_partition_root(Oid relid, bool* known);
+void forget_dropped_partitions();
+
 }  // namespace delta_sync
