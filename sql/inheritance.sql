@@ -51,4 +51,14 @@ SELECT delta_sync.track('birds', deletes => 'soft');
 ALTER TABLE birds INHERIT creatures;
 SELECT count(*) AS inheritance_links FROM pg_inherits WHERE inhrelid = 'birds'::regclass;
 
-DROP TABLE dogs, animals, birds, owls, creatures;
+-- A parent tracked before 1.2 may have children (simulated here with the event trigger off):
+-- tracking the child is refused, and so is tracking the parent again, which names the problem.
+CREATE TABLE fish (id integer PRIMARY KEY, name text);
+SELECT delta_sync.track('fish');
+ALTER EVENT TRIGGER delta_sync_partitions_changed DISABLE;
+CREATE TABLE trout (PRIMARY KEY (id)) INHERITS (fish);
+ALTER EVENT TRIGGER delta_sync_partitions_changed ENABLE;
+SELECT * FROM pg_temp.attempt_details('SELECT delta_sync.track(''trout'')');
+SELECT pg_temp.attempt('SELECT delta_sync.track(''fish'')') AS track_parent_again;
+
+DROP TABLE dogs, animals, birds, owls, creatures, trout, fish;

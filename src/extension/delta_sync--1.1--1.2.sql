@@ -542,6 +542,17 @@ BEGIN
                             tbl, child, tbl),
             HINT = 'Track a partitioned table instead, or each table on its own after ALTER TABLE ... NO INHERIT.';
     END IF;
+    -- A tracked parent with children is refused above and by the event trigger; one tracked
+    -- before 1.2 may still have them.
+    SELECT i.inhparent::regclass INTO parent FROM pg_inherits i
+     WHERE i.inhrelid = tbl AND EXISTS (SELECT 1 FROM delta_sync.tracked t WHERE t.relid = i.inhparent)
+     ORDER BY 1 LIMIT 1;
+    IF parent IS NOT NULL THEN
+        RAISE EXCEPTION 'table "%" inherits from tracked table "%"', tbl, parent USING ERRCODE = '0A000',
+            DETAIL = format('SELECT * FROM %s shows the rows of %s, which delta_sync does not report as rows of %s.',
+                            parent, tbl, parent),
+            HINT = format('Untrack %s first: SELECT delta_sync.untrack(%s).', parent, quote_literal(parent::text));
+    END IF;
     SELECT i.inhparent::regclass INTO parent FROM pg_inherits i WHERE i.inhrelid = tbl ORDER BY 1 LIMIT 1;
     IF parent IS NOT NULL AND mode = 'hard' THEN
         RAISE EXCEPTION 'table "%" inherits from "%" and cannot be tracked in hard-delete mode', tbl, parent
