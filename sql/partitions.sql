@@ -1,7 +1,8 @@
 -- Partitioned tables: track() on the parent tracks every partition, present and future, and one
 -- cursor on the parent serves them all. Rows moving between partitions (their key changes: the
 -- primary key holds the partition key), partitions created, attached, detached, dropped and
--- truncated while a client holds a cursor, in soft- and hard-delete mode.
+-- truncated while a client holds a cursor, in soft- and hard-delete mode; a composite primary
+-- key whose rows move between partitions.
 
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
@@ -198,3 +199,78 @@ SELECT * FROM pg_temp.tree_triggers();
 SELECT count(*) AS registry_rows FROM delta_sync.tracked WHERE relid = 'measurements'::regclass;
 
 DROP TABLE measurements, measurements_top, measurements_high_c, other_parent, loner, bystander;
+
+-- A composite primary key, the usual case: PostgreSQL requires the partition key in the primary
+-- key, so a table partitioned by region is keyed by (id, region). A row moving to another
+-- partition (its region changes) is a key change: delivered as the old key deleted (the JSON
+-- array of its values) and the row created under its new key, in soft- and hard-delete mode; so
+-- is a change of the other key column, or of both.
+CREATE TABLE readings (id integer, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE readings_eu PARTITION OF readings FOR VALUES IN ('eu');
+CREATE TABLE readings_us PARTITION OF readings FOR VALUES IN ('us, "west"');
+CREATE TABLE readings_other PARTITION OF readings DEFAULT;
+INSERT INTO readings VALUES (1, 'eu', 'a'), (2, 'eu', 'b'), (3, 'us, "west"', 'c'), (4, 'eu', 'd'),
+                            (5, 'eu', 'e'), (6, 'eu', 'f'), (7, 'us, "west"', 'g');
+SELECT delta_sync.track('readings');
+-- The tombstone table has one column per key column.
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+ WHERE a.attrelid = 'readings_delta_sync_tombstones'::regclass AND a.attname LIKE 'key%' ORDER BY a.attnum;
+-- Keys as id/region, in each bucket; deleted as sent.
+CREATE FUNCTION pg_temp.rsummary(d json) RETURNS text LANGUAGE sql AS $$
+    SELECT format('created [%s] updated [%s] deleted [%s] resync %s',
+        (SELECT string_agg((e->>'id') || '/' || (e->>'region'), ' ' ORDER BY (e->>'id')::int, e->>'region')
+           FROM json_array_elements(d->'created') e),
+        (SELECT string_agg((e->>'id') || '/' || (e->>'region'), ' ' ORDER BY (e->>'id')::int, e->>'region')
+           FROM json_array_elements(d->'updated') e),
+        (SELECT string_agg(e #>> '{}', ' ' ORDER BY e #>> '{}') FROM json_array_elements(d->'deleted') e),
+        d->>'fullResyncRequired')
+$$;
+CREATE FUNCTION pg_temp.rplacement() RETURNS text LANGUAGE sql AS $$
+    SELECT string_agg(format('%s/%s:%s%s', id, region, tableoid::regclass,
+                             CASE WHEN deleted_at IS NOT NULL THEN '(deleted)' ELSE '' END),
+                      ' ' ORDER BY id, region) FROM readings
+$$;
+SELECT d->>'serverVersion' AS r0 FROM delta_since('readings') d \gset
+-- Soft-delete mode: moves eu -> us and us -> the default partition, a change of id inside a
+-- partition, a change of both columns (and partition), an update in place, a soft delete.
+UPDATE readings SET region = 'us, "west"' WHERE id = 1;
+UPDATE readings SET region = 'asia', v = 'moved' WHERE id = 3;
+UPDATE readings SET id = 20 WHERE id = 2 AND region = 'eu';
+UPDATE readings SET id = 40, region = 'asia' WHERE id = 4;
+UPDATE readings SET v = 'changed' WHERE id = 7;
+DELETE FROM readings WHERE id = 5;
+SELECT pg_temp.rplacement();
+SELECT pg_temp.rsummary(d) FROM delta_since('readings', :'r0') d;
+-- The deleted strings are the keys' JSON arrays, their values as the records write them.
+SELECT e #>> '{}' AS deleted, (e #>> '{}')::json->>0 AS id, (e #>> '{}')::json->>1 AS region
+  FROM delta_since('readings', :'r0') d, json_array_elements(d->'deleted') e ORDER BY 1;
+-- The soft delete reaches a client as deleted too, under its composite key.
+SELECT d->>'serverVersion' AS r1 FROM delta_since('readings') d \gset
+DELETE FROM readings_us WHERE id = 1;
+SELECT pg_temp.rsummary(d) FROM delta_since('readings', :'r1') d;
+-- An ordinary table with a composite key still refuses a key change in soft-delete mode.
+CREATE TABLE plain_readings (id integer, region text, PRIMARY KEY (id, region));
+INSERT INTO plain_readings VALUES (1, 'eu');
+SELECT delta_sync.track('plain_readings');
+SELECT pg_temp.attempt('UPDATE plain_readings SET region = ''us'' WHERE id = 1') AS plain_key_change;
+
+-- Hard-delete mode: moves as in soft mode; deletes through the parent and on a partition
+-- directly leave tombstones of both key columns.
+SELECT delta_sync.track('readings', deletes => 'hard');
+SELECT d->>'serverVersion' AS rh0 FROM delta_since('readings') d \gset
+UPDATE readings SET region = 'eu' WHERE id = 40;
+UPDATE readings SET id = 60 WHERE id = 6;
+UPDATE readings SET id = 70, region = 'eu' WHERE id = 7;
+DELETE FROM readings WHERE id = 20;
+DELETE FROM readings_other WHERE id = 3;
+SELECT pg_temp.rplacement();
+SELECT pg_temp.rsummary(d) FROM delta_since('readings', :'rh0') d;
+SELECT key_1, key_2 FROM readings_delta_sync_tombstones ORDER BY key_1, key_2;
+-- A key moved away and back: the row is created again, its key never deleted after it.
+SELECT d->>'serverVersion' AS rh1 FROM delta_since('readings') d \gset
+UPDATE readings SET region = 'asia' WHERE id = 60;
+UPDATE readings SET region = 'eu' WHERE id = 60;
+SELECT pg_temp.rsummary(d) FROM delta_since('readings', :'rh1') d;
+
+SELECT delta_sync.untrack('readings');
+DROP TABLE readings, plain_readings;
