@@ -5,7 +5,8 @@ deltas all along; at the end the client's copy must equal the table.
 The writers use multi-statement transactions (inserts, updates, DELETEs that become soft deletes,
 undeletes, inserts of keys that may be soft-deleted), hold some open across several pulls (late commits: the trap that loses changes with
 `updated_at > since`), and roll some back. The client alternates plain pulls, paged pulls, and
-pulls with a tiny max_changes that force full resyncs. Prints `diverged rows: 0 of N`; any other
+pulls with a tiny max_changes that force full resyncs (and, halfway, one pull of each table
+after a few changes of its own, so that every table resyncs under load at least once). Prints `diverged rows: 0 of N`; any other
 count, or any error, fails.
 
 A second table, tracked with deletes => 'hard', gets the same load at the same time, with real
@@ -325,6 +326,27 @@ class Replica:
         self.cursor = docs[0]["serverVersion"]
 
 
+FORCE_KEYS = {"items": "id", "hard_items": "id", "order_lines": "line, order_id",
+              "parted_items": "id, region"}
+
+
+def force_resync(conn, r):
+    """At least four rows of the table changed since the replica's last pull, then a pull with
+    max_changes 3: one full resync under load for every table, whatever the writers happened to
+    write between its pulls. Rows the writers hold locked are skipped, never waited for."""
+    if r.cursor is None:
+        r.pull(conn)
+    key, changed = FORCE_KEYS[r.table], 0
+    with conn.cursor() as cur:
+        while changed < 4:
+            cur.execute(f"UPDATE {r.table} SET qty = qty + 1 WHERE ({key}) IN (SELECT {key} FROM"
+                        f" {r.table} ORDER BY {key} LIMIT 8 FOR UPDATE SKIP LOCKED)")
+            changed += cur.rowcount
+    before = r.stats["resyncs"]
+    r.pull(conn, max_changes=3)
+    assert r.stats["resyncs"] == before + 1, f"{r.table}: {changed} changes did not exceed max_changes 3"
+
+
 def expected_rows(conn, table="items"):
     columns, key = "id, name, qty, tags, attrs", None
     if table == "order_lines":
@@ -364,7 +386,12 @@ def run(watch):
     conn = connect()
     rng = random.Random(42)
     deadline = time.monotonic() + DURATION
+    forced = False
     while time.monotonic() < deadline:
+        if not forced and time.monotonic() > deadline - DURATION / 2:
+            forced = True
+            for each in (replica, hard_replica, line_replica, parted_replica):
+                force_resync(conn, each)
         mode = rng.random()
         r = rng.choice([replica, hard_replica, line_replica, parted_replica])
         if mode < 0.15:
