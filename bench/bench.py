@@ -439,6 +439,44 @@ def bench_deletes(db, res):
         res["deletes"]["single_hard_vs_untracked"]["median"]))
 
 
+PARTED_ROWS = int(os.environ.get("BENCH_PARTED_ROWS", "1000000"))
+PARTITIONS = 8
+
+
+def bench_partitioned(db, res):
+    """delta_since of 100 changes on a partitioned table (PARTED_ROWS rows in 8 range partitions,
+    tracked through its parent) ÷ the same on the same rows unpartitioned, in the same runs."""
+    db.run("DROP TABLE IF EXISTS bench_parted, bench_flat")
+    db.run("SELECT bench_products('bench_flat', %s)", (PARTED_ROWS,))
+    db.run("CREATE TABLE bench_parted (LIKE bench_flat INCLUDING ALL) PARTITION BY RANGE (id)")
+    step = PARTED_ROWS // PARTITIONS + 1
+    for i in range(PARTITIONS):
+        db.run("CREATE TABLE bench_parted_%d PARTITION OF bench_parted FOR VALUES FROM (%d) TO (%d)"
+               % (i, 1 + i * step, 1 + (i + 1) * step))
+    db.run("INSERT INTO bench_parted SELECT * FROM bench_flat")
+    for t in ("bench_flat", "bench_parted"):
+        db.run("SELECT delta_sync.track(%s)", (t,))
+    db.run("VACUUM ANALYZE bench_flat, bench_parted")
+    ids = random.Random(8).sample(range(1, PARTED_ROWS + 1), CHANGES)
+    texts = {}
+    for t in ("bench_flat", "bench_parted"):
+        cursor = db.one(sql("cursor_now", t=t))
+        db.run(sql("change_rows", t=t), {"ids": ids})
+        check = db.run(sql("delta_check", t=t), {"cursor": cursor})[0]
+        assert tuple(check) == (0, CHANGES, 0, False), (t, check)
+        texts[t] = (sql("delta", t=t), {"cursor": cursor})
+    for q, p in texts.values():  # warm: plans, hint bits, caches
+        db.timed(q, p, 3)
+    reps = max(repeat_for(db, q, p, budget=0.1) for q, p in texts.values())
+    s = interleaved(RUNS, {k: (lambda q=q, p=p: db.timed(q, p, reps)) for k, (q, p) in texts.items()})
+    res["partitioned"] = {"rows": PARTED_ROWS, "partitions": PARTITIONS, "changes": CHANGES,
+                          "repeat": reps, "seconds": {k: summary(v) for k, v in s.items()},
+                          "partitioned_vs_flat": summary(ratios(s, "bench_parted", "bench_flat"))}
+    db.run("DROP TABLE bench_parted, bench_flat")
+    log("delta of %d changes, %d rows in %d partitions ÷ unpartitioned: %.2f" % (
+        CHANGES, PARTED_ROWS, PARTITIONS, res["partitioned"]["partitioned_vs_flat"]["median"]))
+
+
 def pgbench(script, seconds, sample_waits=False, env=None):
     """TPS of one pgbench run; with sample_waits, also what its backends were waiting on."""
     argv = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", "2",
@@ -793,7 +831,7 @@ def bench_live(db, res):
 
 STEPS = {"deletes": bench_deletes, "live": bench_live, "snapshot": bench_snapshot, "delta": bench_delta, "writes": bench_writes,
          "pgbench": bench_pgbench, "client": bench_client, "refuse": bench_refuse,
-         "mcp": bench_mcp, "shapes": bench_shapes}
+         "mcp": bench_mcp, "shapes": bench_shapes, "partitioned": bench_partitioned}
 
 
 STEPS["empty"] = bench_empty
@@ -801,7 +839,9 @@ STEPS["empty"] = bench_empty
 
 def main():
     out_path = sys.argv[1]
-    steps = os.environ.get("BENCH_STEPS", "snapshot,delta,shapes,client,mcp,refuse,writes,deletes,pgbench,live").split(",")
+    steps = os.environ.get("BENCH_STEPS",
+                           "snapshot,delta,shapes,partitioned,client,mcp,refuse,writes,deletes,"
+                           "pgbench,live").split(",")
     db = Db()
     res = {"machine": machine(db), "runs": RUNS, "sizes": SIZES, "page_size": PAGE_SIZE,
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

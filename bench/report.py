@@ -90,6 +90,9 @@ def rows_of(res):
         % (n(w["rows"]) if w else "?"), "≤ 1.3", w and w["vs_moddatetime"], 1.3)
     add("the same ÷ the same with no trigger but the same columns and index written", "≤ 1.1",
         w and w["vs_none"], 1.1)
+    pt = res.get("partitioned")
+    add("`delta_since` of 100 changes on a partitioned table (%s rows, 8 partitions) ÷ the same unpartitioned"
+        % (n(pt["rows"]) if pt else "?"), "—", pt and pt["partitioned_vs_flat"], 0)
     dl = res.get("deletes")
     add("bulk `DELETE` of %s rows in hard-delete mode (row removed, tombstone written) ÷ untracked"
         % (n(dl["bulk_rows"]) if dl else "?"), "—", dl and dl["bulk_hard_vs_untracked"], 0)

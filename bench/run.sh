@@ -4,7 +4,8 @@
 # (bench.py), prints the table and writes bench/results.md and bench/scaling.png (report.py).
 #
 # Knobs (environment): BENCH_PORT (5463), BENCH_RUNS (5), BENCH_SIZES (10000,100000,1000000),
-# BENCH_WRITE_ROWS (1000000), BENCH_PGBENCH_SECONDS (10), BENCH_STEPS, BENCH_OUT (bench/).
+# BENCH_WRITE_ROWS (1000000), BENCH_PARTED_ROWS (1000000), BENCH_PGBENCH_SECONDS (10), BENCH_STEPS,
+# BENCH_OUT (bench/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -8,7 +8,9 @@
 -- own are CALLED ON NULL INPUT; internal functions are not executable by PUBLIC, except the
 -- four trigger functions (CREATE TRIGGER needs EXECUTE for the table's owner),
 -- _notify_setting_changed (set_notify runs as its caller and calls it) and _tombstones_hidden
--- (the policy of the tombstone tables, evaluated as whoever reads them).
+-- (the policy of the tombstone tables, evaluated as whoever reads them), and the helpers track and
+-- untrack call as their caller (_track_partitions, _untrack_partitions, which check ownership, and
+-- the read-only checks _refuse_untrackable and _check_existing_columns).
 
 CREATE ROLE regress_ds_plain;
 
@@ -30,7 +32,13 @@ INSERT INTO intended VALUES
     ('delta_sync._registry_write_check()', 'v', false, 'u', false),
     ('delta_sync._forget_dropped()', 'v', false, 'u', false),
     ('delta_sync._schema_changed()', 'v', false, 'u', false),
-    ('delta_sync._restamp_restored()', 'v', false, 'u', false);
+    ('delta_sync._restamp_restored()', 'v', false, 'u', false),
+    ('delta_sync._partitions_changed()', 'v', false, 'u', false),
+    ('delta_sync._partitions_dropping()', 'v', false, 'u', false),
+    ('delta_sync._track_partitions(regclass)', 'v', false, 'u', true),
+    ('delta_sync._untrack_partitions(regclass)', 'v', false, 'u', true),
+    ('delta_sync._refuse_untrackable(regclass,text)', 's', false, 's', true),
+    ('delta_sync._check_existing_columns(regclass)', 's', false, 's', true);
 
 CREATE TEMP VIEW actual AS
 SELECT p.oid::regprocedure::text AS fn, p.provolatile AS volatility, p.proisstrict AS strict,

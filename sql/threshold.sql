@@ -57,10 +57,13 @@ UPDATE stock SET qty = 10 WHERE id = 10;
 SELECT pg_temp.shape(d) FROM delta_since('stock', :'v1', max_changes => 1) d;
 SELECT pg_temp.shape(d) FROM delta_since('stock', :'v1', max_changes => 2) d;
 
--- The table's setting changes with track; the default is 1000.
+-- The table's setting changes with track; the default is 1000. track without max_changes keeps it.
 SELECT delta_sync.track('stock', max_changes => 1);
 SELECT pg_temp.shape(d) FROM delta_since('stock', :'v1') d;
 SELECT delta_sync.track('stock');
+SELECT max_changes FROM delta_sync.tracked WHERE relid = 'stock'::regclass;
+SELECT pg_temp.shape(d) FROM delta_since('stock', :'v1') d;
+SELECT delta_sync.track('stock', max_changes => 1000);
 SELECT pg_temp.shape(d) FROM delta_since('stock', :'v0') d;
 -- 22 changes (2 created, 19 updated, 1 deleted; updating deleted rows 3, 100, 101 adds none),
 -- then 978 more rows: exactly the default 1000 → the delta; one more → refused.

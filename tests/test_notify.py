@@ -179,14 +179,21 @@ def preloaded():
             fail("preloaded: a rolled-back write or a table with notifications off notified")
 
         # Four writers, many small commits: few notifications, the last after the last commit.
+        # The notification of the last commit to complete is sent after every commit was issued
+        # (each is issued before that one completes): one must arrive later than the last issue.
+        # (It may arrive while the writers' threads are still ending: arrival times, not the
+        # moment the threads are seen to end, decide.)
         commits = 0
+        last_issued = 0.0
         lock = threading.Lock()
 
         def writer(k):
-            nonlocal commits
+            nonlocal commits, last_issued
             c = cluster.connect()
             wc = c.cursor()
             for i in range(100):
+                with lock:
+                    last_issued = time.monotonic()
                 wc.execute(f"INSERT INTO {ODD} VALUES (%s)", (1000 * (k + 1) + i,))
                 with lock:
                     commits += 1
@@ -195,14 +202,21 @@ def preloaded():
         threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()
-        payloads = []
+        payloads, arrived = [], []
+
+        def receive(wait):
+            got = drain(listener, wait)
+            payloads.extend(got)
+            arrived.extend([time.monotonic()] * len(got))
+            return got
+
         while any(t.is_alive() for t in threads):
-            payloads += drain(listener, 0.05)
+            receive(0.05)
         for t in threads:
             t.join()
-        after = drain(listener, 10)
-        payloads += after
-        if not after:
+        if not any(a > last_issued for a in arrived):
+            receive(10)
+        if not any(a > last_issued for a in arrived):
             fail("preloaded: no notification followed the last commit")
         if any(p != ODD for p in payloads):
             fail(f"preloaded: unexpected payloads {set(payloads)}")

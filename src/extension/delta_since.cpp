@@ -144,6 +144,7 @@ std::string quote_qualified(Oid nsp, const char* rel) {
 // What the first call learns about the table from the catalog.
 struct TableShape {
     std::string qualified_name;
+    std::string only = "ONLY ";  // "" for a partitioned table: its rows are its partitions'
     std::string select_list;
     std::vector<std::string> names;
     std::vector<Oid> types;
@@ -245,10 +246,11 @@ TableShape read_shape(Oid relid) {
 
     TableShape shape;
     shape.qualified_name = quote_qualified(raw.nsp, NameStr(raw.relname));
-    if (raw.relkind != RELKIND_RELATION)
+    if (raw.relkind != RELKIND_RELATION && raw.relkind != RELKIND_PARTITIONED_TABLE)
         throw SqlError(ERRCODE_WRONG_OBJECT_TYPE,
                        ("\"" + std::string(NameStr(raw.relname)) + "\" is not an ordinary table")
                            .c_str());
+    if (raw.relkind == RELKIND_PARTITIONED_TABLE) shape.only.clear();
     std::vector<int> key_at(raw.nkeys, -1);
     std::vector<std::string> key_quoted(raw.nkeys);
     for (int i = 0; i < raw.natts; ++i) {
@@ -465,8 +467,8 @@ std::string tombstone_predicate(const TableShape& shape) {
            " AND NOT pg_catalog.pg_visible_in_snapshot(ts." + changed_xid_column +
            ", $2::pg_catalog.pg_snapshot) AND ts." + changed_xid_column +
            " OPERATOR(pg_catalog.<>) $3 AND pg_catalog.pg_visible_in_snapshot(ts." +
-           created_xid_column + ", $2::pg_catalog.pg_snapshot) AND NOT EXISTS (SELECT 1 FROM ONLY " +
-           shape.qualified_name + " x WHERE " + same_key + ")";
+           created_xid_column + ", $2::pg_catalog.pg_snapshot) AND NOT EXISTS (SELECT 1 FROM " +
+           shape.only + shape.qualified_name + " x WHERE " + same_key + ")";
 }
 
 enum class DeltaRows { records, count, tombstones_only };
@@ -481,13 +483,13 @@ std::string delta_rows_sql(const TableShape& shape, const std::string& tombstone
     std::string gone = shape.shaped ? ", NOT " + in_shape(shape) : "";
     if (what != DeltaRows::tombstones_only)
         sql = "SELECT " + (records ? shape.select_list + ", t." + created_xid_column + gone : "1") +
-              " FROM ONLY " + shape.qualified_name + " t WHERE " + delta_predicate(shape);
+              " FROM " + shape.only + shape.qualified_name + " t WHERE " + delta_predicate(shape);
     if (tombstones.empty()) return sql;
     if (!sql.empty()) sql += " UNION ALL ";
     gone = shape.shaped ? ", true" : "";
     sql += "SELECT " + (records ? shape.tombstone_list + ", ts." + created_xid_column + gone : "1") +
            " FROM " + tombstones + " ts" +
-           (records ? " LEFT JOIN ONLY " + shape.qualified_name + " t ON false" : "") +
+           (records ? " LEFT JOIN " + shape.only + shape.qualified_name + " t ON false" : "") +
            " WHERE " + tombstone_predicate(shape);
     return sql;
 }
@@ -512,7 +514,7 @@ struct QueryArgs {
 std::string scan_sql(const TableShape& shape, bool full_sync, const std::string& tombstones) {
     if (full_sync)
         return "SELECT " + shape.select_list + ", t." + created_xid_column +
-               (shape.shaped ? ", false" : "") + " FROM ONLY " + shape.qualified_name +
+               (shape.shaped ? ", false" : "") + " FROM " + shape.only + shape.qualified_name +
                " t WHERE " + full_predicate(shape) + " LIMIT $5";
     return delta_rows_sql(shape, tombstones, DeltaRows::records) + " LIMIT $5";
 }
@@ -537,7 +539,7 @@ long count_changes(const TableShape& shape, const std::string& tombstones, Query
 // Did this transaction rewrite or soft-delete rows that existed before it?
 bool rewrote_existing_rows(const std::string& table, const std::string& tombstones,
                            std::uint64_t own_xid) {
-    std::string sql = "SELECT 1 FROM ONLY " + table + " t WHERE t." + changed_xid_column +
+    std::string sql = "SELECT 1 FROM " + table + " t WHERE t." + changed_xid_column +
                       " OPERATOR(pg_catalog.=) $1 AND t." + created_xid_column +
                       " OPERATOR(pg_catalog.<>) $1";
     if (!tombstones.empty())
@@ -567,7 +569,8 @@ void open_table(Oid relid) {
         if (acl != ACLCHECK_OK)
             aclcheck_error(acl, get_relkind_objtype(rel->rd_rel->relkind),
                            RelationGetRelationName(rel));
-        if (rel->rd_rel->relkind != RELKIND_RELATION)
+        if (rel->rd_rel->relkind != RELKIND_RELATION &&
+            rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
             ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                             errmsg("\"%s\" is not an ordinary table", RelationGetRelationName(rel))));
         relation_close(rel, NoLock);  // keep the lock: the table must not change under the scan
@@ -1277,7 +1280,7 @@ void first_call(FunctionCallInfo fcinfo, FuncCallContext* funcctx) {
     // their committed versions, which it cannot see. Should it roll back, those versions must
     // still reach the client, but no cursor can name them without also forgetting rows the client
     // does hold: answer with one that does not see the table's horizon, so the next pull resyncs.
-    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.qualified_name, tombstones, own_xid)) {
+    if (own_xid != 0 && !state->resync && rewrote_existing_rows(shape.only + shape.qualified_name, tombstones, own_xid)) {
         Cursor resync_next;
         resync_next.system_id = clock.system_id;
         resync_next.point = now.point;

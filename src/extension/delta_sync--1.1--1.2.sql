@@ -224,7 +224,7 @@ COMMENT ON FUNCTION delta_sync._tombstones_hidden(oid) IS
     'policy of tombstone tables: whether row-level security of their tracked table applies to the current role';
 
 DROP FUNCTION delta_sync.track(regclass, integer);
-CREATE FUNCTION delta_sync.track(tbl regclass, max_changes integer DEFAULT 1000,
+CREATE FUNCTION delta_sync.track(tbl regclass, max_changes integer DEFAULT NULL,
                                  deletes text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $fn$
 DECLARE
@@ -252,9 +252,9 @@ BEGIN
     IF tbl IS NULL THEN
         RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF max_changes IS NULL OR max_changes < 1 THEN
-        RAISE EXCEPTION 'max_changes must be at least 1, not %',
-            coalesce(max_changes::text, 'NULL') USING ERRCODE = '22023';
+    -- NULL keeps the table's threshold (1000 for a table tracked afresh).
+    IF max_changes < 1 THEN
+        RAISE EXCEPTION 'max_changes must be at least 1, not %', max_changes USING ERRCODE = '22023';
     END IF;
     IF deletes IS NOT NULL AND deletes NOT IN ('soft', 'hard') THEN
         RAISE EXCEPTION 'deletes must be ''soft'' or ''hard'', not %',
@@ -266,10 +266,10 @@ BEGIN
         RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
     END IF;
     qualified := format('%I.%I', rel.nspname, rel.relname);
-    IF rel.relkind <> 'r' THEN
+    IF rel.relkind NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '"%" is not an ordinary table', qualified USING ERRCODE = '42809',
-            DETAIL = format('Only ordinary tables can be tracked, and "%s" is a %s.', qualified,
-                CASE rel.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
+            DETAIL = format('Only ordinary and partitioned tables can be tracked, and "%s" is a %s.', qualified,
+                CASE rel.relkind WHEN 'v' THEN 'view'
                      WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
                      WHEN 'S' THEN 'sequence' ELSE 'relation of kind ' || rel.relkind::text END);
     END IF;
@@ -320,9 +320,11 @@ BEGIN
         AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = tbl AND NOT a.attisdropped
               AND a.attname IN ('delta_sync_created_xid', 'delta_sync_changed_xid')) = 2;
     mode := coalesce(deletes, CASE WHEN intact THEN current_mode END, 'soft');
+    PERFORM delta_sync._refuse_untrackable(tbl, mode);
     IF intact THEN
         UPDATE delta_sync.tracked t SET max_changes = track.max_changes
-         WHERE t.relid = tbl AND t.max_changes IS DISTINCT FROM track.max_changes;
+         WHERE t.relid = tbl AND t.max_changes IS DISTINCT FROM track.max_changes
+           AND track.max_changes IS NOT NULL;
     ELSE
         -- A registry row without its triggers is left over (its table was dropped and the OID
         -- reused, or tracking was half removed): start afresh.
@@ -336,6 +338,7 @@ BEGIN
                     qualified, have, needed_type[i] USING ERRCODE = '42804';
             END IF;
         END LOOP;
+        PERFORM delta_sync._check_existing_columns(tbl);
 
         EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_stamp ON %1$s;
                         DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
@@ -359,8 +362,9 @@ BEGIN
                             FOR EACH STATEMENT EXECUTE FUNCTION delta_sync._after_statement();
                         ALTER TABLE %1$s ENABLE ALWAYS TRIGGER delta_sync_stamp,
                                          ENABLE ALWAYS TRIGGER delta_sync_notify', qualified);
+        PERFORM delta_sync._track_partitions(tbl);
         INSERT INTO delta_sync.tracked (relid, max_changes, horizon)
-        VALUES (tbl, track.max_changes, pg_current_xact_id());
+        VALUES (tbl, coalesce(track.max_changes, 1000), pg_current_xact_id());
         current_mode := NULL;
     END IF;
     SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
@@ -499,6 +503,7 @@ BEGIN
     -- The timestamps and soft-deleted rows are the application's data and stay; the internal
     -- versions, their index, the triggers and the tombstones go.
     SELECT t.tombstones INTO ts FROM delta_sync.tracked t WHERE t.relid = tbl;
+    PERFORM delta_sync._untrack_partitions(tbl);
     EXECUTE format('DROP TRIGGER IF EXISTS delta_sync_stamp ON %1$s;
                     DROP TRIGGER IF EXISTS delta_sync_soft_delete ON %1$s;
                     DROP TRIGGER IF EXISTS delta_sync_tombstone ON %1$s;
@@ -532,6 +537,134 @@ CREATE FUNCTION @extschema@.delta_since(tbl regclass, since text DEFAULT NULL,
     LANGUAGE C STABLE CALLED ON NULL INPUT ROWS 1 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.delta_since(regclass, text, integer, integer, text[], text) IS
     'DeltaResponse documents (created, updated, deleted, serverVersion, fullResyncRequired) of a tracked table since a serverVersion; columns and filter restrict it to a shape';
+
+-- =============================================================================================
+-- Any table an application has: partitioned tables, inheritance, existing columns
+-- =============================================================================================
+
+-- A partitioned table is tracked through its parent: its row triggers are cloned into every
+-- partition by PostgreSQL, its statement triggers are put on every partition by
+-- _track_partitions (track) and by the event trigger below (partitions created or attached
+-- later), and taken off by _untrack_partitions (untrack) and the event trigger (a partition
+-- detached). See src/extension/partitions.cpp.
+CREATE FUNCTION delta_sync._track_partitions(tbl regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'delta_sync_track_partitions' LANGUAGE C;
+COMMENT ON FUNCTION delta_sync._track_partitions(regclass) IS
+    'internal: gives every partition of a tracked partitioned table the statement triggers (owner of each partition only)';
+CREATE FUNCTION delta_sync._untrack_partitions(tbl regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'delta_sync_untrack_partitions' LANGUAGE C;
+COMMENT ON FUNCTION delta_sync._untrack_partitions(regclass) IS
+    'internal: takes the statement triggers off the partitions of a partitioned table being untracked (owner only)';
+CREATE FUNCTION delta_sync._partitions_changed() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_partitions_changed'
+    LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._partitions_changed() IS
+    'ddl_command_end event trigger: partitions created, attached or detached in a tracked tree; inheritance from a tracked table refused';
+REVOKE EXECUTE ON FUNCTION delta_sync._partitions_changed() FROM PUBLIC;
+CREATE EVENT TRIGGER delta_sync_partitions_changed ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION delta_sync._partitions_changed();
+-- A dropped partition's rows leave its tree's view: the tree's cursors resync. When sql_drop
+-- runs the catalog no longer says which tree it was in, so the DROP's start notes the trees.
+CREATE FUNCTION delta_sync._partitions_dropping() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'delta_sync_partitions_dropping'
+    LANGUAGE C SECURITY INVOKER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION delta_sync._partitions_dropping() IS
+    'ddl_command_start event trigger: notes the partitions of tracked partitioned tables for the sql_drop event trigger of the same DROP';
+REVOKE EXECUTE ON FUNCTION delta_sync._partitions_dropping() FROM PUBLIC;
+CREATE EVENT TRIGGER delta_sync_partitions_dropping ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION delta_sync._partitions_dropping();
+
+-- What track() refuses about the table's place in a hierarchy (after its mode is known).
+CREATE FUNCTION delta_sync._refuse_untrackable(tbl regclass, mode text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    top regclass;
+    child regclass;
+    parent regclass;
+BEGIN
+    IF (SELECT c.relispartition FROM pg_class c WHERE c.oid = tbl) THEN
+        SELECT a.relid INTO top FROM pg_partition_ancestors(tbl) a
+         ORDER BY (SELECT count(*) FROM pg_partition_ancestors(a.relid)) LIMIT 1;
+        RAISE EXCEPTION 'table "%" is a partition of "%"', tbl, top USING ERRCODE = '0A000',
+            DETAIL = 'A partition is tracked with its partitioned table, whose cursor serves the rows of all its partitions.',
+            HINT = format('Track the partitioned table: SELECT delta_sync.track(%s).', quote_literal(top::text));
+    END IF;
+    SELECT i.inhrelid::regclass INTO child FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = tbl AND NOT c.relispartition ORDER BY 1 LIMIT 1;
+    IF child IS NOT NULL THEN
+        RAISE EXCEPTION 'table "%" has inheritance children', tbl USING ERRCODE = '0A000',
+            DETAIL = format('SELECT * FROM %s shows the rows of %s too, which delta_sync cannot report as rows of %s.',
+                            tbl, child, tbl),
+            HINT = 'Track a partitioned table instead, or each table on its own after ALTER TABLE ... NO INHERIT.';
+    END IF;
+    -- A tracked parent with children is refused above and by the event trigger; one tracked
+    -- before 1.2 may still have them.
+    SELECT i.inhparent::regclass INTO parent FROM pg_inherits i
+     WHERE i.inhrelid = tbl AND EXISTS (SELECT 1 FROM delta_sync.tracked t WHERE t.relid = i.inhparent)
+     ORDER BY 1 LIMIT 1;
+    IF parent IS NOT NULL THEN
+        RAISE EXCEPTION 'table "%" inherits from tracked table "%"', tbl, parent USING ERRCODE = '0A000',
+            DETAIL = format('SELECT * FROM %s shows the rows of %s, which delta_sync does not report as rows of %s.',
+                            parent, tbl, parent),
+            HINT = format('Untrack %s first: SELECT delta_sync.untrack(%s).', parent, quote_literal(parent::text));
+    END IF;
+    SELECT i.inhparent::regclass INTO parent FROM pg_inherits i WHERE i.inhrelid = tbl ORDER BY 1 LIMIT 1;
+    IF parent IS NOT NULL AND mode = 'hard' THEN
+        RAISE EXCEPTION 'table "%" inherits from "%" and cannot be tracked in hard-delete mode', tbl, parent
+            USING ERRCODE = '0A000',
+            DETAIL = format('A DELETE through %s would remove rows of %s without tombstones, and no client would hear of it.',
+                            parent, tbl),
+            HINT = 'Track it with deletes => ''soft'', or after ALTER TABLE ... NO INHERIT.';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION delta_sync._refuse_untrackable(regclass, text) IS
+    'internal: track() refuses a partition, a table with inheritance children, and an inheritance child in hard-delete mode';
+
+-- Columns track() takes over rather than adds: what the triggers could not do with them. The
+-- types are checked in track() itself (42804); an identity column cannot be timestamptz.
+CREATE FUNCTION delta_sync._check_existing_columns(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    col record;
+BEGIN
+    FOR col IN
+        SELECT a.attname, a.attnotnull, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+               d.adbin IS NOT NULL AND NOT EXISTS (SELECT 1 WHERE pg_get_expr(d.adbin, d.adrelid)
+                   ~ '^NULL(::timestamp with time zone)?$') AS non_null_default
+          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = tbl AND NOT a.attisdropped
+           AND a.attname IN ('created_at', 'updated_at', 'deleted_at')
+         ORDER BY array_position(ARRAY['created_at', 'updated_at', 'deleted_at']::name[], a.attname)
+    LOOP
+        IF col.attgenerated <> '' THEN
+            RAISE EXCEPTION 'column "%" of table "%" is a generated column', col.attname, tbl
+                USING ERRCODE = '42P16',
+                DETAIL = CASE col.attname WHEN 'deleted_at'
+                    THEN 'A soft delete writes deleted_at, which a generated column refuses: every DELETE would fail.'
+                    ELSE format('The triggers of delta_sync write %s; PostgreSQL computes a generated column after them, so it would not say when the row was %s.',
+                                col.attname, CASE col.attname WHEN 'created_at' THEN 'created' ELSE 'last written' END) END,
+                HINT = format('Drop the column (delta_sync adds it) or rename it: ALTER TABLE %s DROP COLUMN %I.', tbl, col.attname);
+        END IF;
+        CONTINUE WHEN col.attname <> 'deleted_at';
+        IF col.attnotnull THEN
+            RAISE EXCEPTION 'column "deleted_at" of table "%" is NOT NULL', tbl USING ERRCODE = '42P16',
+                DETAIL = 'A NULL deleted_at marks a live row to delta_sync: every row of the table would count as deleted.',
+                HINT = format('Set deleted_at of the live rows to NULL and allow NULL: ALTER TABLE %s ALTER COLUMN deleted_at DROP NOT NULL.', tbl);
+        END IF;
+        IF col.non_null_default THEN
+            RAISE EXCEPTION 'column "deleted_at" of table "%" has the default %', tbl, col.default_expr
+                USING ERRCODE = '42P16',
+                DETAIL = 'A NULL deleted_at marks a live row to delta_sync: a row inserted without deleted_at would be deleted from its start.',
+                HINT = format('Drop the default: ALTER TABLE %s ALTER COLUMN deleted_at DROP DEFAULT.', tbl);
+        END IF;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION delta_sync._check_existing_columns(regclass) IS
+    'internal: track() refuses existing created_at, updated_at, deleted_at columns its triggers cannot keep right';
 
 -- =============================================================================================
 -- Explicit declarations
@@ -571,6 +704,12 @@ ALTER FUNCTION delta_sync._registry_write_check() VOLATILE CALLED ON NULL INPUT 
 ALTER FUNCTION delta_sync._forget_dropped() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._schema_changed() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 ALTER FUNCTION delta_sync._restamp_restored() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._partitions_changed() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._partitions_dropping() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._track_partitions(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._untrack_partitions(regclass) VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+ALTER FUNCTION delta_sync._refuse_untrackable(regclass, text) STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+ALTER FUNCTION delta_sync._check_existing_columns(regclass) STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 
 -- Who may call what. PUBLIC keeps EXECUTE on the functions a plain role uses (delta_since,
 -- wait; track, untrack, purge and set_notify check ownership of the table themselves), and on
@@ -589,3 +728,5 @@ REVOKE EXECUTE ON FUNCTION delta_sync._forget_dropped() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._schema_changed() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._restamp_restored() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION delta_sync._registry_write_check() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._partitions_changed() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION delta_sync._partitions_dropping() FROM PUBLIC;

@@ -16,6 +16,9 @@
 // UPDATE EXCLUSIVE, which conflicts with itself), then its row. Two writers of one row therefore
 // meet at the table, never at the row while holding it.
 #include "boundary.hpp"
+#include "partitions.hpp"
+
+#include <algorithm>
 
 extern "C" {
 #include "access/xact.h"
@@ -151,6 +154,52 @@ void raise_reached(const char* start) {
     raise_horizons(relids, n);
 }
 
+// The trees of the partitions this command dropped, their horizons raised (see forget_dropped).
+// Connected to SPI, as the registry's owner.
+void raise_dropped_partitions() {
+    int rc = SPI_execute(
+        "SELECT DISTINCT t.objid FROM pg_catalog.pg_event_trigger_dropped_objects() tg"
+        "  JOIN pg_catalog.pg_event_trigger_dropped_objects() t"
+        "    ON t.object_type OPERATOR(pg_catalog.=) 'table'"
+        "   AND tg.object_identity OPERATOR(pg_catalog.=)"
+        "       ('delta_sync_notify on ' OPERATOR(pg_catalog.||) t.object_identity)"
+        " WHERE tg.object_type OPERATOR(pg_catalog.=) 'trigger'"
+        "   AND NOT EXISTS (SELECT 1 FROM delta_sync.tracked d"
+        "                    WHERE d.relid::pg_catalog.oid OPERATOR(pg_catalog.=) t.objid)"
+        " ORDER BY 1",
+        true, 0);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "could not find the dropped partitions: %s", SPI_result_code_string(rc));
+    uint64 n = SPI_processed;
+    Oid* roots = static_cast<Oid*>(palloc(sizeof(Oid) * (n + 1)));
+    uint64 n_roots = 0;
+    bool unknown = false;
+    for (uint64 i = 0; i < n; ++i) {
+        bool isnull, known;
+        Oid part = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        Oid root = dropped_partition_root(part, &known);
+        if (!OidIsValid(root)) {
+            unknown = true;
+            continue;
+        }
+        bool seen = false;
+        for (uint64 j = 0; j < n_roots; ++j) seen = seen || roots[j] == root;
+        if (!seen) roots[n_roots++] = root;
+    }
+    forget_dropped_partitions();
+    if (unknown) {
+        raise_reached(
+            "SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, c.oid"
+            "  FROM delta_sync.tracked k JOIN pg_catalog.pg_class c"
+            "    ON c.oid OPERATOR(pg_catalog.=) k.relid::pg_catalog.oid"
+            " WHERE c.relkind OPERATOR(pg_catalog.=) 'p'");
+        return;
+    }
+    std::sort(roots, roots + n_roots);
+    // A dropped root (DROP TABLE of the whole tree) has no registry row to raise any more.
+    raise_horizons(roots, n_roots);
+}
+
 // sql_drop: registry rows of dropped tables go; a dropped column (of a tracked table, of a
 // composite type or parent it uses: DROP TYPE ... CASCADE, DROP COLLATION ... CASCADE) changed
 // records without versions, so the tables it reaches resync.
@@ -161,6 +210,13 @@ Datum forget_dropped(FunctionCallInfo fcinfo) {
     SavedUser saved = become(owner_of(registry));
     if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
         elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
+    // A partition of a tracked tree dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP OWNED):
+    // its rows left the tree's view without a version, so the tree's cursors resync. The catalog
+    // no longer links the partition to its tree: the tree is the one the DROP's ddl_command_start
+    // noted (partitions.hpp), or, for a partition it did not note (another command dropped it),
+    // every tracked partitioned table. A dropped table carrying delta_sync_notify that is not
+    // itself tracked is such a partition.
+    raise_dropped_partitions();
     int rc = SPI_execute(
         has_tombstones
             ? "DELETE FROM delta_sync.tracked t USING "
@@ -266,14 +322,14 @@ Datum restamp_restored(FunctionCallInfo fcinfo) {
         char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
                                                  get_rel_name(relid));
         char* sql = psprintf(
-            "UPDATE ONLY %s SET"
+            "UPDATE %s%s SET"
             " delta_sync_created_xid = CASE WHEN delta_sync_created_xid OPERATOR(pg_catalog.>) $1"
             "   THEN $1 ELSE delta_sync_created_xid END,"
             " delta_sync_changed_xid = CASE WHEN delta_sync_changed_xid OPERATOR(pg_catalog.>) $1"
             "   THEN $1 ELSE delta_sync_changed_xid END"
             " WHERE delta_sync_changed_xid OPERATOR(pg_catalog.>) $1"
             "    OR delta_sync_created_xid OPERATOR(pg_catalog.>) $1",
-            table);
+            get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ", table);
         int nest = NewGUCNestLevel();
         (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
                                 GUC_ACTION_SAVE, true, 0, false);

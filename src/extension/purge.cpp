@@ -50,6 +50,7 @@ struct PurgeTarget {
     const char* qualified;
     bool owner;
     Oid relowner;
+    bool partitioned;  // a partitioned table: the DELETE reaches its partitions
 };
 
 // Clears the purge door however the DELETE ends.
@@ -76,6 +77,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
                             errmsg("relation with OID %u does not exist", relid)));
         t.qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
         t.owner = pg_class_ownercheck(relid, GetUserId());
+        t.partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
         Interval zero{};
         if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(older_than),
                                              IntervalPGetDatum(&zero))))
@@ -110,7 +112,7 @@ Datum purge_impl(FunctionCallInfo fcinfo) {
                        ("must be owner of table \"" + table + "\" to purge it").c_str());
 
     std::string sql =
-        "WITH gone AS (DELETE FROM ONLY " + table +
+        "WITH gone AS (DELETE FROM " + std::string(target.partitioned ? "" : "ONLY ") + table +
         " t WHERE t.deleted_at OPERATOR(pg_catalog.<) $1 RETURNING t.delta_sync_changed_xid AS v)"
         " SELECT pg_catalog.count(*), pg_catalog.max(v) FROM gone";
 

@@ -13,12 +13,16 @@
 //  after_statement (AFTER INSERT/UPDATE/DELETE/TRUNCATE, each statement): tells live.hpp the
 //    table changed (waiters, opt-in NOTIFY); on TRUNCATE also raises the table's horizon, so
 //    every older cursor resyncs.
+//  In a partition of a tracked partitioned table the triggers answer to the top of its tree: its
+//  registry row, its tombstone table, its waiters (partitions.hpp); a key change there writes its
+//  tombstone in the stamp trigger, in both modes, since the row may move to another partition.
 //
 // These run inside other people's statements, once per row: plain data only, one guard each, no
 // catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
 // per row (the soft delete's plan is kept per table).
 #include "boundary.hpp"
 #include "live.hpp"
+#include "partitions.hpp"
 #include "registry.hpp"
 
 extern "C" {
@@ -60,6 +64,7 @@ namespace {
 // Column numbers of the tracking columns, cached in fn_extra for the statement.
 struct TrackingColumns {
     Oid relid;
+    Oid root, root_owner;  // the tracked table: relid, or the top of relid's partition tree
     AttrNumber created_at, updated_at, deleted_at, created_xid, changed_xid;
     // The primary key's columns, in key order, with their storage, types, and btree equality
     // and collation in the key's index (to find a soft-deleted row an INSERT reuses).
@@ -163,6 +168,15 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
         c->pk_len[k] = pk_attr->attlen;
         c->pk_byval[k] = pk_attr->attbyval;
         c->pk_type[k] = pk_attr->atttypid;
+    }
+    c->root = partition_root(rel);
+    c->root_owner = rel->rd_rel->relowner;
+    if (c->root != RelationGetRelid(rel)) {
+        HeapTuple roottup = SearchSysCache1(RELOID, ObjectIdGetDatum(c->root));
+        if (HeapTupleIsValid(roottup)) {
+            c->root_owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(roottup))->relowner;
+            ReleaseSysCache(roottup);
+        }
     }
     c->relid = RelationGetRelid(rel);
     return c;
@@ -340,8 +354,24 @@ Datum stamp(FunctionCallInfo fcinfo) {
         // Clients know a row by its key: a changed key would leave them a row nobody deletes.
         if (!same_key(old_values, old_nulls, values, nulls, c)) {
             // In hard-delete mode the key-change trigger records the old key's tombstone; the
-            // row under its new key is a new row to clients.
-            if (!hard_delete_mode(rel))
+            // row under its new key is a new row to clients. In a partition the key holds the
+            // partition key, and a changed key may move the row to another partition, which the
+            // key-change trigger does not see (PostgreSQL fires no AFTER UPDATE row trigger for
+            // a moved row): the tombstone is written here, in both modes, and the soft-delete
+            // trigger lets the move's DELETE through. A tombstone of a key that still has a row
+            // (a later trigger set the key back) is never reported.
+            if (rel->rd_rel->relispartition) {
+                Datum old_keys[INDEX_MAX_KEYS];
+                bool old_key_nulls[INDEX_MAX_KEYS];
+                for (int k = 0; k < c->nkeys; ++k) {
+                    old_keys[k] = old_values[c->pk[k] - 1];
+                    old_key_nulls[k] = old_nulls[c->pk[k] - 1];
+                }
+                find_tombstones(c, rel, true);
+                write_tombstone(c, old_keys, old_key_nulls, old_values[c->created_xid - 1],
+                                old_nulls[c->created_xid - 1]);
+                note_key_change(rel, &td->tg_trigtuple->t_self);
+            } else if (!hard_delete_mode(rel))
                 ereport(ERROR,
                         (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                          errmsg("cannot change the primary key of a row of tracked table \"%s\"",
@@ -572,6 +602,10 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     Relation rel = td->tg_relation;
     const TrackingColumns* c = tracking_columns(fcinfo, rel);
     HeapTuple tuple = td->tg_trigtuple;
+    // The DELETE half of a row moving to another partition (see the stamp trigger): the row
+    // goes on living in the other partition, so this one must really go.
+    if (rel->rd_rel->relispartition && is_noted_move(rel, &tuple->t_self))
+        return PointerGetDatum(tuple);
     // A delete cascaded by a foreign key (ON DELETE CASCADE of a parent whose row went away):
     // only PostgreSQL's referential-integrity queries run with SECURITY_NOFORCE_RLS. The row is
     // deleted for real, so no row is left referencing a parent that is gone, and the statement
@@ -581,7 +615,7 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
     heap_getattr(tuple, c->deleted_at, RelationGetDescr(rel), &isnull);
     if (!isnull) {
         // delta_sync.purge() removing an old soft-deleted row: the only physical delete allowed.
-        if (purging_relid == RelationGetRelid(rel)) return PointerGetDatum(tuple);
+        if (purging_relid == c->root) return PointerGetDatum(tuple);
         return PointerGetDatum(nullptr);  // already soft-deleted: nothing changes
     }
 
@@ -617,7 +651,7 @@ Datum soft_delete(FunctionCallInfo fcinfo) {
 bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
     if (OidIsValid(c->tombstones)) return true;
     {
-        RegistryRow reg = read_registry_row(RelationGetRelid(rel));
+        RegistryRow reg = read_registry_row(c->root);
         HeapTuple classtup = reg.found && OidIsValid(reg.tombstones)
                                  ? SearchSysCache1(RELOID, ObjectIdGetDatum(reg.tombstones))
                                  : nullptr;
@@ -636,7 +670,7 @@ bool find_tombstones(TrackingColumns* c, Relation rel, bool required) {
         auto* form = reinterpret_cast<Form_pg_class>(GETSTRUCT(classtup));
         // The registry row is the table owner's to write: a tombstone table of another owner
         // would have its rows written with that owner's rights.
-        if (form->relowner != rel->rd_rel->relowner || form->relkind != RELKIND_RELATION)
+        if (form->relowner != c->root_owner || form->relkind != RELKIND_RELATION)
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                             errmsg("the tombstone table \"%s\" of \"%s\" is not an ordinary table of the same owner",
                                    NameStr(form->relname), RelationGetRelationName(rel))));
@@ -727,13 +761,15 @@ Datum tombstone(FunctionCallInfo fcinfo) {
                         errmsg("delta_sync._tombstone() must fire AFTER DELETE FOR EACH STATEMENT "
                                "with an old transition table, or AFTER UPDATE FOR EACH ROW")));
     Relation rel = td->tg_relation;
+    // A key change in a partition had its tombstone written by the stamp trigger.
+    if (row && rel->rd_rel->relispartition) return PointerGetDatum(nullptr);
     TrackingColumns* c = tracking_columns(fcinfo, rel);
     find_tombstones(c, rel, true);
     if (statement) {
         // A DELETE statement: one INSERT of the tombstones of every row it removed. In
         // soft-delete mode only cascaded deletes remove rows; purge() removes rows whose
         // deletion clients heard of already (and raises the horizon past them).
-        if (tuplestore_tuple_count(td->tg_oldtable) == 0 || purging_relid == RelationGetRelid(rel))
+        if (tuplestore_tuple_count(td->tg_oldtable) == 0 || purging_relid == c->root)
             return PointerGetDatum(nullptr);
         Datum values[2] = {FullTransactionIdGetDatum(GetTopFullTransactionId()),
                            TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
@@ -809,7 +845,8 @@ Datum after_statement(FunctionCallInfo fcinfo) {
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("function \"delta_sync._after_statement\" must be fired AFTER ... FOR EACH STATEMENT")));
     Relation rel = td->tg_relation;
-    Oid relid = RelationGetRelid(rel);
+    // A partition's statement: the tracked table is the top of its tree.
+    Oid relid = partition_root(rel);
     if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) raise_horizon(relid);
     // NOTIFY is opt-in (delta_sync.set_notify): a writer that notifies takes one cluster-wide
     // lock at commit and holds it through its WAL flush. Preloaded, the notify worker sends it
@@ -819,8 +856,8 @@ Datum after_statement(FunctionCallInfo fcinfo) {
         note_table_written(relid, notify);
     else if (notify)
         Async_Notify("delta_sync", quote_qualified_identifier(
-                                       get_namespace_name(RelationGetNamespace(rel)),
-                                       RelationGetRelationName(rel)));
+                                       get_namespace_name(get_rel_namespace(relid)),
+                                       get_rel_name(relid)));
     return PointerGetDatum(nullptr);
 }
 

@@ -129,8 +129,9 @@ bool any_visible(Relation heap, Relation index, Snapshot snap, StrategyNumber st
 // whatever its policies read) go with it, so the wait sleeps holding none.
 bool query_changed(Relation rel, const Watched& w) {
     char* sql = psprintf(
-        "SELECT 1 FROM ONLY %s t WHERE t.delta_sync_changed_xid OPERATOR(pg_catalog.>=) $1"
+        "SELECT 1 FROM %s%s t WHERE t.delta_sync_changed_xid OPERATOR(pg_catalog.>=) $1"
         " OR t.delta_sync_changed_xid OPERATOR(pg_catalog.=) ANY ($2) LIMIT 1",
+        rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
         quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
                                    RelationGetRelationName(rel)));
     int n = static_cast<int>(w.since.xip.size());
@@ -203,13 +204,16 @@ bool table_changed(const Watched& w, Snapshot snap, const ServerClock& clock) {
     bool changed = false;
     RegistryRow reg = read_registry_row(w.relid);
     AttrNumber changed_xid = column_number(rel, "delta_sync_changed_xid");
-    Relation index =
-        changed_xid != InvalidAttrNumber ? open_version_index(rel, changed_xid) : nullptr;
-    if (!reg.found || !index ||
+    // A partitioned table has no storage of its own to probe: its partitions are asked in SQL.
+    bool partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
+    Relation index = changed_xid != InvalidAttrNumber && !partitioned
+                         ? open_version_index(rel, changed_xid)
+                         : nullptr;
+    if (!reg.found || (!index && !partitioned) ||
         judge_cursor(w.since, clock, reg.horizon, reg.purged_through, reg.purged_by) !=
             CursorFate::usable) {
         changed = true;
-    } else if (check_enable_rls(w.relid, InvalidOid, true) == RLS_ENABLED) {
+    } else if (partitioned || check_enable_rls(w.relid, InvalidOid, true) == RLS_ENABLED) {
         changed = query_changed(rel, w);
     } else {
         TupleTableSlot* slot = table_slot_create(rel, nullptr);
