@@ -55,4 +55,5 @@ echo "== measure (a few minutes; progress below)"
 $py bench/bench.py "$work/results.json"
 
 echo "== report"
+mkdir -p "${BENCH_OUT:-$root/bench}"
 $py bench/report.py "$work/results.json" "${BENCH_OUT:-$root/bench}"
