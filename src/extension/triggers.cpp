@@ -18,12 +18,15 @@
 //  tombstone in the stamp trigger, in both modes, since the row may move to another partition.
 //
 // These run inside other people's statements, once per row: plain data only, one guard each, no
-// catalog look-up per row (column numbers are cached per statement in fn_extra), no SQL parsed
-// per row (the soft delete's plan is kept per table).
+// catalog look-up per row or per statement (a table's column numbers and key are kept per
+// backend, checked when a statement takes them, dropped on invalidation), no SQL parsed per row
+// (the soft delete's plan is kept per table).
 #include "boundary.hpp"
 #include "live.hpp"
 #include "partitions.hpp"
 #include "registry.hpp"
+
+#include <cstdint>
 
 extern "C" {
 #include "access/genam.h"
@@ -44,6 +47,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -61,10 +65,14 @@ extern Oid purging_relid;  // purge.cpp: the table whose soft-deleted rows are b
 
 namespace {
 
-// Column numbers of the tracking columns, cached in fn_extra for the statement.
+// A table's shape (the tracking columns' numbers, the key), kept per backend (kept_shapes), with a
+// statement's own copy in fn_extra that also holds its row buffers and its tombstone table.
 struct TrackingColumns {
     Oid relid;
-    Oid root, root_owner;  // the tracked table: relid, or the top of relid's partition tree
+    std::uint64_t generation;  // shape_generation when this copy was last checked
+    // The tracked table: relid, or the top of relid's partition tree, and its owner. Derived from
+    // the tree, not from relid's own catalog rows: see forget_shapes.
+    Oid root, root_owner;
     AttrNumber created_at, updated_at, deleted_at, created_xid, changed_xid;
     // The primary key's columns, in key order, with their storage, types, and btree equality
     // and collation in the key's index (to find a soft-deleted row an INSERT reuses).
@@ -122,17 +130,24 @@ bool still_valid(const TrackingColumns* c, Relation rel) {
         Form_pg_attribute a = TupleDescAttr(desc, nums[i] - 1);
         if (a->attisdropped || strcmp(NameStr(a->attname), names[i]) != 0) return false;
     }
+    // The key: the same index, every column still there with its type (a key replaced or a
+    // column retyped is also an invalidation; this holds even if one were missed).
+    if (c->nkeys < 1 || c->pk_index != RelationGetPrimaryKeyIndex(rel)) return false;
+    for (int k = 0; k < c->nkeys; ++k) {
+        if (c->pk[k] < 1 || c->pk[k] > desc->natts) return false;
+        Form_pg_attribute a = TupleDescAttr(desc, c->pk[k] - 1);
+        if (a->attisdropped || a->atttypid != c->pk_type[k] || a->attlen != c->pk_len[k] ||
+            a->attbyval != c->pk_byval[k])
+            return false;
+    }
+    // A partition's shape names its root; a table that became or stopped being a partition is
+    // read again.
+    if (rel->rd_rel->relispartition != (c->root != c->relid)) return false;
     return true;
 }
 
-TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
-    auto* c = static_cast<TrackingColumns*>(fcinfo->flinfo->fn_extra);
-    if (c && still_valid(c, rel)) return c;
-    if (!c) {
-        c = static_cast<TrackingColumns*>(
-            MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TrackingColumns)));
-        fcinfo->flinfo->fn_extra = c;
-    }
+// Reads the shape of `rel` into c from the catalogs: the tracking columns' numbers and the key.
+TrackingColumns* read_shape(TrackingColumns* c, Relation rel) {
     TupleDesc desc = RelationGetDescr(rel);
     const char* table = RelationGetRelationName(rel);
     c->relid = InvalidOid;
@@ -179,6 +194,90 @@ TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
         }
     }
     c->relid = RelationGetRelid(rel);
+    return c;
+}
+
+// Shapes kept per backend across statements, so that a single-row statement does no catalog
+// look-up (the triggers run once per row inside other people's statements). An entry is the
+// shape of one table (keyed by its relid); what a statement uses is its own copy in fn_extra.
+// Trust: a table's entry is dropped by every relcache invalidation of the table (ALTER TABLE,
+// a new or dropped key, untrack), all entries by a cache reset and by changes of operators (the
+// key's equality); an entry is checked against the live descriptor whenever a statement takes
+// it; a statement's copy is used as is only while no invalidation at all has arrived since it
+// was checked (shape_generation), and an entry read while one arrived is not kept.
+// A partition's entry also holds what comes from its tree (the root and the root's owner), which
+// changes with catalog rows of other tables: ATTACH or DETACH at any level of the tree (the
+// partition's parent and the attached or detached table are invalidated, not necessarily the
+// partition nor its root), the root's owner changed. So every relcache invalidation of any table
+// drops every partition's entry; tables that are no partition keep theirs.
+HTAB* kept_shapes = nullptr;
+std::uint64_t shape_generation = 1;
+
+void forget_shapes(Oid relid) {
+    ++shape_generation;
+    if (!kept_shapes) return;
+    if (OidIsValid(relid)) hash_search(kept_shapes, &relid, HASH_REMOVE, nullptr);
+    HASH_SEQ_STATUS seq;
+    hash_seq_init(&seq, kept_shapes);
+    while (auto* e = static_cast<TrackingColumns*>(hash_seq_search(&seq)))
+        if (!OidIsValid(relid) || e->root != e->relid)
+            hash_search(kept_shapes, &e->relid, HASH_REMOVE, nullptr);
+}
+
+void shape_relcache_changed(Datum, Oid relid) { forget_shapes(relid); }
+void shape_catalog_changed(Datum, int, uint32) { forget_shapes(InvalidOid); }
+
+// Copies the shape fields of `from` into c; c's row buffers and tombstone table are its own.
+void copy_shape(TrackingColumns* c, const TrackingColumns* from) {
+    int natts = c->natts;
+    Datum *values = c->values, *old_values = c->old_values;
+    bool *nulls = c->nulls, *old_nulls = c->old_nulls;
+    *c = *from;
+    c->natts = natts;
+    c->values = values;
+    c->old_values = old_values;
+    c->nulls = nulls;
+    c->old_nulls = old_nulls;
+    c->tombstones = InvalidOid;  // read from the registry once per statement (find_tombstones)
+}
+
+// The shape of `rel` for this call: the statement's copy while nothing was invalidated since it
+// was checked, else the backend's kept entry once checked against the descriptor, else read.
+TrackingColumns* tracking_columns(FunctionCallInfo fcinfo, Relation rel) {
+    auto* c = static_cast<TrackingColumns*>(fcinfo->flinfo->fn_extra);
+    Oid relid = RelationGetRelid(rel);
+    if (c && c->relid == relid && c->generation == shape_generation) return c;
+    if (!c) {
+        c = static_cast<TrackingColumns*>(
+            MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TrackingColumns)));
+        fcinfo->flinfo->fn_extra = c;
+    }
+    if (!kept_shapes) {
+        HASHCTL ctl;
+        ctl.keysize = sizeof(Oid);
+        ctl.entrysize = sizeof(TrackingColumns);
+        ctl.hcxt = TopMemoryContext;
+        kept_shapes = hash_create("delta_sync table shapes", 16, &ctl,
+                                  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    }
+    std::uint64_t before = shape_generation;
+    auto* kept = static_cast<TrackingColumns*>(hash_search(kept_shapes, &relid, HASH_FIND, nullptr));
+    if (kept && still_valid(kept, rel)) {
+        copy_shape(c, kept);
+        c->generation = before;
+        return c;
+    }
+    c->relid = InvalidOid;  // until read in full: an error below leaves no usable copy
+    read_shape(c, rel);     // may accept invalidations (index_open)
+    c->tombstones = InvalidOid;
+    c->generation = before;
+    if (shape_generation == before) {
+        kept = static_cast<TrackingColumns*>(hash_search(kept_shapes, &relid, HASH_ENTER, nullptr));
+        *kept = *c;
+        kept->natts = 0;
+        kept->values = kept->old_values = nullptr;
+        kept->nulls = kept->old_nulls = nullptr;
+    }
     return c;
 }
 
@@ -296,6 +395,44 @@ void remove_soft_deleted(Relation rel, TrackingColumns* c, const Datum* values) 
     write_tombstone(c, old_keys, old_key_nulls, old_created, old_created_null);
 }
 
+// The common UPDATE's new row: a copy of the executor's row with the version and updated_at
+// written over in place, which costs a walk of the row instead of a deform and a form. nullptr
+// when either column is null in the row or past its stored columns, or not 8 bytes by value (the
+// caller then forms the row from its values). The walk is heap_deform_tuple's slow path.
+HeapTuple stamped_copy(HeapTuple tuple, TupleDesc desc, const TrackingColumns* c, Datum xid,
+                       Datum now) {
+    HeapTupleHeader tup = tuple->t_data;
+    int last = Max(c->changed_xid, c->updated_at);
+    if (last > Min(HeapTupleHeaderGetNatts(tup), desc->natts)) return nullptr;
+    const AttrNumber written[] = {c->changed_xid, c->updated_at};
+    for (AttrNumber col : written) {
+        Form_pg_attribute a = TupleDescAttr(desc, col - 1);
+        if (a->attlen != sizeof(Datum) || !a->attbyval) return nullptr;
+    }
+    bool hasnulls = HeapTupleHasNulls(tuple);
+    const bits8* bp = tup->t_bits;
+    char* tp = reinterpret_cast<char*>(tup) + tup->t_hoff;
+    uint32 off = 0;
+    int64 xid_off = -1, now_off = -1;
+    for (int i = 0; i < last; ++i) {
+        Form_pg_attribute a = TupleDescAttr(desc, i);
+        if (hasnulls && att_isnull(i, bp)) continue;
+        if (a->attlen == -1)
+            off = att_align_pointer(off, a->attalign, -1, tp + off);
+        else
+            off = att_align_nominal(off, a->attalign);
+        if (i + 1 == c->changed_xid) xid_off = off;
+        if (i + 1 == c->updated_at) now_off = off;
+        off = att_addlength_pointer(off, a->attlen, tp + off);
+    }
+    if (xid_off < 0 || now_off < 0) return nullptr;
+    HeapTuple result = heap_copytuple(tuple);  // with the row's identity (t_self, t_tableOid)
+    char* data = reinterpret_cast<char*>(result->t_data) + result->t_data->t_hoff;
+    store_att_byval(data + xid_off, xid, sizeof(Datum));
+    store_att_byval(data + now_off, now, sizeof(Datum));
+    return result;
+}
+
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -313,18 +450,30 @@ Datum stamp(FunctionCallInfo fcinfo) {
     TupleDesc desc = RelationGetDescr(rel);
     TrackingColumns* c = tracking_columns(fcinfo, rel);
     if (c->natts != desc->natts) {
-        MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+        // One allocation for the four buffers: the Datums first, so each array stays aligned.
+        int n = desc->natts;
+        char* room = static_cast<char*>(
+            MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, (2 * sizeof(Datum) + 2 * sizeof(bool)) * n));
         c->natts = 0;
-        c->values = static_cast<Datum*>(MemoryContextAlloc(mcxt, sizeof(Datum) * desc->natts));
-        c->old_values = static_cast<Datum*>(MemoryContextAlloc(mcxt, sizeof(Datum) * desc->natts));
-        c->nulls = static_cast<bool*>(MemoryContextAlloc(mcxt, sizeof(bool) * desc->natts));
-        c->old_nulls = static_cast<bool*>(MemoryContextAlloc(mcxt, sizeof(bool) * desc->natts));
-        c->natts = desc->natts;
+        c->values = reinterpret_cast<Datum*>(room);
+        c->old_values = c->values + n;
+        c->nulls = reinterpret_cast<bool*>(c->old_values + n);
+        c->old_nulls = c->nulls + n;
+        c->natts = n;
     }
 
     // pg_current_xact_id(): top-level, 64-bit, assigned if this is the first write.
     Datum xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
     Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+
+    // An UPDATE that leaves the key and the creation columns as they were (the usual one). Not
+    // where the statement assigns any key column or another BEFORE UPDATE row trigger could
+    // change one (old_row_needed): in a partition that covers the partition key too, every
+    // level's, since PostgreSQL makes a partitioned table's primary key include its partition
+    // key's columns; so a row that may move to another partition takes the path below.
+    if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && !old_row_needed(td, c))
+        if (HeapTuple result = stamped_copy(td->tg_newtuple, desc, c, xid, now))
+            return PointerGetDatum(result);
 
     // One deform of each tuple; the new row is formed from the values (heap_modify_tuple would
     // deform it again, and reading the old row column by column walks it once per column).
@@ -865,6 +1014,9 @@ Datum after_statement(FunctionCallInfo fcinfo) {
 
 void register_trigger_callbacks() {
     CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_changed, 0);
+    CacheRegisterRelcacheCallback(shape_relcache_changed, 0);
+    CacheRegisterSyscacheCallback(AMOPSTRATEGY, shape_catalog_changed, 0);
+    CacheRegisterSyscacheCallback(OPEROID, shape_catalog_changed, 0);
 }
 
 }  // namespace delta_sync
