@@ -402,29 +402,30 @@ Datum partitions_dropping(FunctionCallInfo fcinfo) {
 // delta_sync._track_partitions(tbl) and _untrack_partitions(tbl): track() and untrack() of a
 // partitioned table, for its partitions. The caller (track, untrack) has checked ownership of
 // the table; each partition's is checked here.
-Datum track_partitions(FunctionCallInfo fcinfo) {
-    if (PG_ARGISNULL(0)) PG_RETURN_VOID();
+namespace {
+
+// Runs change(root) under SPI when the argument is a partitioned table the caller owns.
+void change_partitions(FunctionCallInfo fcinfo, void (*change)(Oid)) {
+    if (PG_ARGISNULL(0)) return;
     Oid root = PG_GETARG_OID(0);
-    if (get_rel_relkind(root) != RELKIND_PARTITIONED_TABLE) PG_RETURN_VOID();
+    if (get_rel_relkind(root) != RELKIND_PARTITIONED_TABLE) return;
     if (!pg_class_ownercheck(root, GetUserId()))
         aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(root));
     if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
         elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
-    add_partition_triggers(root);
+    change(root);
     SPI_finish();
+}
+
+}  // namespace
+
+Datum track_partitions(FunctionCallInfo fcinfo) {
+    change_partitions(fcinfo, add_partition_triggers);
     PG_RETURN_VOID();
 }
 
 Datum untrack_partitions(FunctionCallInfo fcinfo) {
-    if (PG_ARGISNULL(0)) PG_RETURN_VOID();
-    Oid root = PG_GETARG_OID(0);
-    if (get_rel_relkind(root) != RELKIND_PARTITIONED_TABLE) PG_RETURN_VOID();
-    if (!pg_class_ownercheck(root, GetUserId()))
-        aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(root));
-    if (int rc = SPI_connect(); rc != SPI_OK_CONNECT)
-        elog(ERROR, "could not connect to SPI manager: %s", SPI_result_code_string(rc));
-    remove_partition_triggers(root);
-    SPI_finish();
+    change_partitions(fcinfo, remove_partition_triggers);
     PG_RETURN_VOID();
 }
 
